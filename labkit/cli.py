@@ -1,0 +1,153 @@
+"""The ``labkit`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from labkit import __version__
+from labkit.clusters.embedded import DEFAULT_NAME, EmbeddedCluster, list_clusters
+from labkit.errors import LabError
+
+EPILOG = """\
+examples:
+  labkit cluster up                 start the default 3-node cluster (or say it runs)
+  labkit cluster up --nodes 5       a cluster of 5 nodes
+  export KUBECONFIG=$(labkit cluster kubeconfig --path)
+  kubectl get nodes
+  labkit cluster down               stop it; objects are kept for the next up
+  labkit cluster down --delete      stop it and delete its state
+
+State lives under $LABKIT_HOME (default ~/.labkit).
+"""
+
+
+def _cluster(args: argparse.Namespace) -> EmbeddedCluster:
+    return EmbeddedCluster(args.name)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """``labkit cluster up``."""
+    cluster = _cluster(args)
+    before = cluster.status()
+    if before.state == "running":
+        note = " (--nodes is ignored for a running cluster: stop it first to change it)" if args.nodes else ""
+        print(f'Cluster "{cluster.name}" is already running on {before.server} (pid {before.pid}); '
+              f"nothing changed{note}.")
+        _print_usage(cluster)
+        return 0
+    verb = "Starting" if before.state == "stopped" else "Creating"
+    print(f'{verb} cluster "{cluster.name}" ...', flush=True)
+    start = time.monotonic()
+    cluster.up(args.nodes, timeout=args.timeout)
+    status = cluster.status()
+    print(f"✓ API server on {status.server} ({time.monotonic() - start:.1f} s)")
+    print(f"✓ {len(status.nodes)} nodes: {', '.join(status.nodes)}")
+    _print_usage(cluster)
+    return 0
+
+
+def _print_usage(cluster: EmbeddedCluster) -> None:
+    print(f"\nUse it with kubectl:\n  export KUBECONFIG={cluster.dir.kubeconfig}\n  kubectl get nodes\n"
+          f"Stop it with: labkit cluster down{'' if cluster.name == DEFAULT_NAME else ' --name ' + cluster.name}")
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """``labkit cluster down``."""
+    cluster = _cluster(args)
+    existed = cluster.dir.exists()
+    was_running = cluster.down(delete=args.delete)
+    if args.delete:
+        print(f'Cluster "{cluster.name}" ' + ("stopped and deleted." if was_running else
+                                             "deleted." if existed else "does not exist; nothing to delete."))
+    else:
+        print(f'Cluster "{cluster.name}" ' + ("stopped; its objects are kept for the next `labkit cluster up`."
+                                             if was_running else "is not running; nothing to stop."))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``labkit cluster status``: exit 0 when running, 3 when stopped or absent."""
+    status = _cluster(args).status()
+    print(f"cluster:    {status.name}")
+    print(f"state:      {status.state}")
+    if status.state == "running":
+        print(f"pid:        {status.pid}")
+        print(f"server:     {status.server}")
+        print(f"nodes:      {len(status.nodes)} ({', '.join(status.nodes)})")
+    if status.state != "absent":
+        print(f"kubeconfig: {status.kubeconfig}")
+    else:
+        print("start it with: labkit cluster up")
+    return 0 if status.state == "running" else 3
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    """``labkit cluster kubeconfig``: print the kubeconfig (or its path)."""
+    cluster = _cluster(args)
+    if not cluster.dir.kubeconfig.exists():
+        raise LabError(f'cluster "{cluster.name}" has no kubeconfig yet', "start it: labkit cluster up")
+    print(cluster.dir.kubeconfig if args.path else cluster.dir.kubeconfig.read_text(), end="\n" if args.path else "")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """``labkit cluster list``."""
+    names = list_clusters()
+    if not names:
+        print("No clusters. Create one with: labkit cluster up")
+    for name in names:
+        print(f"{name:20} {EmbeddedCluster(name).status().state}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``labkit`` command."""
+    parser = argparse.ArgumentParser(prog="labkit", description="labkit: learn Docker and Kubernetes hands-on.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"labkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cluster = sub.add_parser("cluster", help="manage embedded clusters", epilog=EPILOG,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = cluster.add_subparsers(dest="verb", metavar="VERB")
+
+    def verb(name: str, help_text: str, func: object) -> argparse.ArgumentParser:
+        p = verbs.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--name", default=DEFAULT_NAME, help=f"cluster name (default: {DEFAULT_NAME})")
+        p.set_defaults(func=func)
+        return p
+
+    up = verb("up", "start a cluster (create it on first use); returns once the API answers", cmd_up)
+    up.add_argument("--nodes", type=int, default=None, help="number of nodes (default: 3, or as before)")
+    up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the API (default: 30)")
+    down = verb("down", "stop a cluster, keeping its objects", cmd_down)
+    down.add_argument("--delete", action="store_true", help="also delete its state (objects, kubeconfig, logs)")
+    verb("status", "show whether a cluster runs, where, and its nodes", cmd_status)
+    kc = verb("kubeconfig", "print the cluster's kubeconfig", cmd_kubeconfig)
+    kc.add_argument("--path", action="store_true", help="print the file's path instead of its content")
+    lst = verbs.add_parser("list", help="list the clusters that have state", description="list clusters")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``labkit`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
+        return 2
+    try:
+        return int(args.func(args))
+    except LabError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Cluster backends: where labkit's workloads run."""

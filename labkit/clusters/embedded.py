@@ -1,0 +1,212 @@
+"""Start, stop and inspect embedded clusters (each a daemon process with a state directory)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labkit.embedded.state import ClusterDir, labkit_home
+from labkit.errors import ClusterError, UsageError
+
+DEFAULT_NAME = "labkit"
+DAEMON_MODULE = "labkit.embedded.daemon"
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What ``labkit cluster status`` reports."""
+
+    name: str
+    state: str  # "running", "stopped" or "absent"
+    pid: int | None
+    server: str | None
+    kubeconfig: Path
+    nodes: list[str]
+
+
+class EmbeddedCluster:
+    """One named embedded cluster, running or not."""
+
+    def __init__(self, name: str = DEFAULT_NAME, home: Path | None = None) -> None:
+        try:
+            self.dir = ClusterDir(name, home)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        self.name = name
+        self.home = home or labkit_home()
+
+    # -- inspection ----------------------------------------------------------------------
+
+    def running_pid(self) -> int | None:
+        """The daemon's pid if it is running, else None (a stale pid file is ignored)."""
+        pid = self.dir.pid()
+        if pid is None:
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists():
+            try:
+                if DAEMON_MODULE.encode() not in cmdline.read_bytes():
+                    return None
+            except OSError:
+                return None
+        return pid
+
+    def request(self, path: str, timeout: float = 5.0) -> Any:
+        """GET a JSON document from the running cluster's API."""
+        server = self.dir.server()
+        if server is None:
+            raise ClusterError(f'cluster "{self.name}" has no kubeconfig yet', "start it: labkit cluster up")
+        req = urllib.request.Request(server + path, headers={"Authorization": f"Bearer {self.dir.token()}"})
+        tls = ssl.create_default_context(cafile=str(self.dir.ca_file))
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=tls) as response:
+                return json.load(response)
+        except (urllib.error.URLError, OSError) as e:
+            raise ClusterError(f'cluster "{self.name}" does not answer at {server}: {e}',
+                               f"see its log: {self.dir.log}") from e
+
+    def status(self) -> ClusterStatus:
+        """Running, stopped or absent, with its server and nodes when running."""
+        pid = self.running_pid()
+        nodes: list[str] = []
+        if pid is not None:
+            with contextlib.suppress(ClusterError):
+                nodes = [n["metadata"]["name"] for n in self.request("/api/v1/nodes").get("items", [])]
+        state = "running" if pid is not None else ("stopped" if self.dir.exists() else "absent")
+        return ClusterStatus(self.name, state, pid, self.dir.server() if self.dir.exists() else None,
+                             self.dir.kubeconfig, nodes)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.dir.path.mkdir(parents=True, exist_ok=True)
+        with open(self.dir.path / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def up(self, nodes: int | None = None, timeout: float = 30.0) -> bool:
+        """Start the cluster unless it runs; True if this call started it. Returns once the API answers."""
+        if nodes is not None and not 1 <= nodes <= 100:
+            raise UsageError(f"--nodes must be between 1 and 100, not {nodes}")
+        with self._lock():
+            if self.running_pid() is not None:
+                return False
+            config = self.dir.load()
+            if nodes is not None:
+                config.nodes = nodes
+            self.dir.save(config)
+            self._spawn(timeout)
+            return True
+
+    def _spawn(self, timeout: float) -> None:
+        read_fd, write_fd = os.pipe()
+        log = open(self.dir.log, "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            cmd = [sys.executable, "-m", DAEMON_MODULE, "--name", self.name, "--home", str(self.home),
+                   "--ready-fd", str(write_fd)]
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_package_root()), env.get("PYTHONPATH")]))
+            proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=log, start_new_session=True, env=env)
+        finally:
+            os.close(write_fd)
+            log.close()
+        try:
+            line = _read_line(read_fd, timeout)
+        finally:
+            os.close(read_fd)
+        if not line.startswith("ready"):
+            if proc.poll() is None:
+                proc.kill()
+            raise ClusterError(f'cluster "{self.name}" did not start{" in time" if proc.poll() is None else ""}.'
+                               f"\n{_tail(self.dir.log)}", f"the full log is {self.dir.log}")
+        self.request("/version")
+
+    def down(self, delete: bool = False, timeout: float = 10.0) -> bool:
+        """Stop the cluster (its state is kept unless ``delete``); True if it was running."""
+        with self._lock():
+            pid = self.running_pid()
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline and self.running_pid() == pid and _alive(pid):
+                    time.sleep(0.02)
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            self.dir.pid_file.unlink(missing_ok=True)
+        if delete and self.dir.path.exists():
+            shutil.rmtree(self.dir.path)
+        return pid is not None
+
+
+def list_clusters(home: Path | None = None) -> list[str]:
+    """Names of the clusters that have state under the home directory."""
+    root = (home or labkit_home()) / "clusters"
+    return sorted(p.name for p in root.iterdir() if (p / "cluster.json").exists()) if root.exists() else []
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/status").exists() or "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            break
+        chunk = os.read(fd, 256)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,1 @@
+"""The embedded cluster's HTTP API server (aiohttp), speaking the Kubernetes API."""

@@ -1,0 +1,138 @@
+"""Where a cluster keeps its state: one directory per cluster name.
+
+``$LABKIT_HOME`` (default ``~/.labkit``) holds ``clusters/<name>/`` with the kubeconfig,
+token, sqlite store, daemon log, pid file and ``cluster.json`` (node count, port).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+
+def labkit_home() -> Path:
+    """``$LABKIT_HOME`` or ``~/.labkit``."""
+    return Path(os.environ.get("LABKIT_HOME") or Path.home() / ".labkit")
+
+
+@dataclass
+class ClusterConfig:
+    """What a cluster is configured to be."""
+
+    name: str
+    nodes: int = 3
+    port: int = 0
+
+
+class ClusterDir:
+    """The state directory of one named cluster."""
+
+    def __init__(self, name: str, home: Path | None = None) -> None:
+        if not NAME_PATTERN.match(name):
+            raise ValueError(f"invalid cluster name {name!r}: use 1-40 lower-case letters, digits and '-', "
+                             "starting and ending with a letter or digit")
+        self.name = name
+        self.path = (home or labkit_home()) / "clusters" / name
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The kubeconfig that points at this cluster."""
+        return self.path / "kubeconfig"
+
+    @property
+    def db(self) -> Path:
+        """The sqlite store."""
+        return self.path / "store.db"
+
+    @property
+    def log(self) -> Path:
+        """The daemon's log."""
+        return self.path / "daemon.log"
+
+    @property
+    def pid_file(self) -> Path:
+        """The running daemon's pid."""
+        return self.path / "daemon.pid"
+
+    @property
+    def config_file(self) -> Path:
+        """``cluster.json``."""
+        return self.path / "cluster.json"
+
+    def exists(self) -> bool:
+        """True once the cluster has been created."""
+        return self.config_file.exists()
+
+    def load(self) -> ClusterConfig:
+        """The saved configuration (defaults for a new cluster)."""
+        if not self.config_file.exists():
+            return ClusterConfig(self.name)
+        return ClusterConfig(**json.loads(self.config_file.read_text()))
+
+    def save(self, config: ClusterConfig) -> None:
+        """Save the configuration."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(json.dumps(asdict(config), indent=2) + "\n")
+
+    def token(self) -> str:
+        """The API token, made on first use and kept private to the user."""
+        path = self.path / "token"
+        if not path.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    @property
+    def context(self) -> str:
+        """The kubeconfig context name (``labkit-<name>``, like kind's ``kind-<name>``)."""
+        return f"labkit-{self.name}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The cluster CA's certificate, which signs the API server's."""
+        return self.path / "ca.crt"
+
+    def write_kubeconfig(self, port: int) -> None:
+        """Write the kubeconfig for the server on https://127.0.0.1:``port``."""
+        ctx = self.context
+        ca_data = base64.b64encode(self.ca_file.read_bytes()).decode()
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": ctx, "cluster": {"server": f"https://127.0.0.1:{port}",
+                                                   "certificate-authority-data": ca_data}}],
+            "users": [{"name": ctx, "user": {"token": self.token()}}],
+            "contexts": [{"name": ctx, "context": {"cluster": ctx, "user": ctx, "namespace": "default"}}],
+            "current-context": ctx,
+            "preferences": {},
+        }
+        tmp = self.kubeconfig.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        tmp.replace(self.kubeconfig)
+
+    def server(self) -> str | None:
+        """The server URL in the kubeconfig, if there is one."""
+        if not self.kubeconfig.exists():
+            return None
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        return str(config["clusters"][0]["cluster"]["server"])
+
+    def pid(self) -> int | None:
+        """The pid in the pid file, if any."""
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
