@@ -50,8 +50,6 @@ class ProtobufError(ValueError):
     """A request body that is not a protobuf object this server can decode."""
 
 
-from labkit.embedded.apiserver.protobuf_schema import KINDS, SCHEMA_TEXT
-
 _SCALARS = {"string", "bytes", "bool", "int32", "int64"}
 _SPECIAL = {"Time", "MicroTime", "IntOrString", "Quantity", "FieldsV1"}
 _VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
