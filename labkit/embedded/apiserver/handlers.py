@@ -201,7 +201,7 @@ class ResourceHandlers:
                 try:
                     return patch.strategic_merge(draft, applied, rt.kind)
                 except patch.PatchError as e:
-                    raise bad_request(str(e)) from e
+                    raise ApiError(e.code, str(e)) from e
 
             operation = "Apply"
         else:
@@ -209,7 +209,7 @@ class ResourceHandlers:
                 try:
                     result = patch.apply_patch(draft, raw, media, rt.kind)
                 except patch.PatchError as e:
-                    raise bad_request(str(e)) from e
+                    raise ApiError(e.code, str(e)) from e
                 warnings.extend(validation.check_fields(rt, result, mode))
                 return result
 
@@ -292,7 +292,7 @@ class ResourceHandlers:
             try:
                 scale = patch.apply_patch(current, raw, media, "Scale")
             except patch.PatchError as e:
-                raise bad_request(str(e)) from e
+                raise ApiError(e.code, str(e)) from e
         else:
             raise method_not_allowed()
         replicas = (scale.get("spec") or {}).get("replicas")
