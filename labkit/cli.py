@@ -33,8 +33,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     before = cluster.status()
     if before.state == "running":
         note = " (--nodes is ignored for a running cluster: stop it first to change it)" if args.nodes else ""
-        print(f'Cluster "{cluster.name}" is already running on {before.server} (pid {before.pid}); '
-              f"nothing changed{note}.")
+        print(
+            f'Cluster "{cluster.name}" is already running on {before.server} (pid {before.pid}); '
+            f"nothing changed{note}."
+        )
         _print_usage(cluster)
         return 0
     verb = "Starting" if before.state == "stopped" else "Creating"
@@ -49,8 +51,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _print_usage(cluster: EmbeddedCluster) -> None:
-    print(f"\nUse it with kubectl:\n  export KUBECONFIG={cluster.dir.kubeconfig}\n  kubectl get nodes\n"
-          f"Stop it with: labkit cluster down{'' if cluster.name == DEFAULT_NAME else ' --name ' + cluster.name}")
+    name_flag = "" if cluster.name == DEFAULT_NAME else f" --name {cluster.name}"
+    print(
+        f"\nUse it with kubectl:\n  export KUBECONFIG={cluster.dir.kubeconfig}\n  kubectl get nodes\n"
+        f"Stop it with: labkit cluster down{name_flag}"
+    )
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -59,11 +64,25 @@ def cmd_down(args: argparse.Namespace) -> int:
     existed = cluster.dir.exists()
     was_running = cluster.down(delete=args.delete)
     if args.delete:
-        print(f'Cluster "{cluster.name}" ' + ("stopped and deleted." if was_running else
-                                             "deleted." if existed else "does not exist; nothing to delete."))
+        print(
+            f'Cluster "{cluster.name}" '
+            + (
+                "stopped and deleted."
+                if was_running
+                else "deleted."
+                if existed
+                else "does not exist; nothing to delete."
+            )
+        )
     else:
-        print(f'Cluster "{cluster.name}" ' + ("stopped; its objects are kept for the next `labkit cluster up`."
-                                             if was_running else "is not running; nothing to stop."))
+        print(
+            f'Cluster "{cluster.name}" '
+            + (
+                "stopped; its objects are kept for the next `labkit cluster up`."
+                if was_running
+                else "is not running; nothing to stop."
+            )
+        )
     return 0
 
 
@@ -88,7 +107,10 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     cluster = _cluster(args)
     if not cluster.dir.kubeconfig.exists():
         raise LabError(f'cluster "{cluster.name}" has no kubeconfig yet', "start it: labkit cluster up")
-    print(cluster.dir.kubeconfig if args.path else cluster.dir.kubeconfig.read_text(), end="\n" if args.path else "")
+    print(
+        cluster.dir.kubeconfig if args.path else cluster.dir.kubeconfig.read_text(),
+        end="\n" if args.path else "",
+    )
     return 0
 
 
@@ -104,12 +126,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``labkit`` command."""
-    parser = argparse.ArgumentParser(prog="labkit", description="labkit: learn Docker and Kubernetes hands-on.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="labkit",
+        description="labkit: learn Docker and Kubernetes hands-on.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"labkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    cluster = sub.add_parser("cluster", help="manage embedded clusters", epilog=EPILOG,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    cluster = sub.add_parser(
+        "cluster",
+        help="manage embedded clusters",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     verbs = cluster.add_subparsers(dest="verb", metavar="VERB")
 
     def verb(name: str, help_text: str, func: object) -> argparse.ArgumentParser:
@@ -122,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--nodes", type=int, default=None, help="number of nodes (default: 3, or as before)")
     up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the API (default: 30)")
     down = verb("down", "stop a cluster, keeping its objects", cmd_down)
-    down.add_argument("--delete", action="store_true", help="also delete its state (objects, kubeconfig, logs)")
+    down.add_argument(
+        "--delete", action="store_true", help="also delete its state (objects, kubeconfig, logs)"
+    )
     verb("status", "show whether a cluster runs, where, and its nodes", cmd_status)
     kc = verb("kubeconfig", "print the cluster's kubeconfig", cmd_kubeconfig)
     kc.add_argument("--path", action="store_true", help="print the file's path instead of its content")

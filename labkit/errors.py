@@ -1,8 +1,8 @@
 """labkit's one error tree. Foreign errors are converted once, where they enter labkit.
 
-    LabError                    anything labkit reports to a user: a message and a hint
-    ├── ClusterError            an embedded cluster cannot start, stop or be reached
-    └── UsageError              a command or call was given something it cannot use
+LabError                    anything labkit reports to a user: a message and a hint
+├── ClusterError            an embedded cluster cannot start, stop or be reached
+└── UsageError              a command or call was given something it cannot use
 """
 
 from __future__ import annotations

@@ -83,8 +83,9 @@ class EmbeddedCluster:
             with urllib.request.urlopen(req, timeout=timeout, context=tls) as response:
                 return json.load(response)
         except (urllib.error.URLError, OSError) as e:
-            raise ClusterError(f'cluster "{self.name}" does not answer at {server}: {e}',
-                               f"see its log: {self.dir.log}") from e
+            raise ClusterError(
+                f'cluster "{self.name}" does not answer at {server}: {e}', f"see its log: {self.dir.log}"
+            ) from e
 
     def status(self) -> ClusterStatus:
         """Running, stopped or absent, with its server and nodes when running."""
@@ -94,8 +95,14 @@ class EmbeddedCluster:
             with contextlib.suppress(ClusterError):
                 nodes = [n["metadata"]["name"] for n in self.request("/api/v1/nodes").get("items", [])]
         state = "running" if pid is not None else ("stopped" if self.dir.exists() else "absent")
-        return ClusterStatus(self.name, state, pid, self.dir.server() if self.dir.exists() else None,
-                             self.dir.kubeconfig, nodes)
+        return ClusterStatus(
+            self.name,
+            state,
+            pid,
+            self.dir.server() if self.dir.exists() else None,
+            self.dir.kubeconfig,
+            nodes,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -127,12 +134,28 @@ class EmbeddedCluster:
         read_fd, write_fd = os.pipe()
         log = open(self.dir.log, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
-            cmd = [sys.executable, "-m", DAEMON_MODULE, "--name", self.name, "--home", str(self.home),
-                   "--ready-fd", str(write_fd)]
+            cmd = [
+                sys.executable,
+                "-m",
+                DAEMON_MODULE,
+                "--name",
+                self.name,
+                "--home",
+                str(self.home),
+                "--ready-fd",
+                str(write_fd),
+            ]
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_package_root()), env.get("PYTHONPATH")]))
-            proc = subprocess.Popen(cmd, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=log, start_new_session=True, env=env)
+            proc = subprocess.Popen(
+                cmd,
+                pass_fds=(write_fd,),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                env=env,
+            )
         finally:
             os.close(write_fd)
             log.close()
@@ -143,8 +166,11 @@ class EmbeddedCluster:
         if not line.startswith("ready"):
             if proc.poll() is None:
                 proc.kill()
-            raise ClusterError(f'cluster "{self.name}" did not start{" in time" if proc.poll() is None else ""}.'
-                               f"\n{_tail(self.dir.log)}", f"the full log is {self.dir.log}")
+            raise ClusterError(
+                f'cluster "{self.name}" did not start{" in time" if proc.poll() is None else ""}.'
+                f"\n{_tail(self.dir.log)}",
+                f"the full log is {self.dir.log}",
+            )
         self.request("/version")
 
     def down(self, delete: bool = False, timeout: float = 10.0) -> bool:

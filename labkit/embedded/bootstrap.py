@@ -30,15 +30,26 @@ def bootstrap(registry: Registry, cluster: str, node_count: int) -> None:
         if store.find(NAMESPACES.key, "", name) is None:
             registry.create(NAMESPACES, None, {"metadata": {"name": name}})
     if store.find(SERVICES.key, "default", "kubernetes") is None:
-        registry.create(SERVICES, "default", {
-            "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"clusterIP": KUBERNETES_SERVICE_IP,
-                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
-        })
+        registry.create(
+            SERVICES,
+            "default",
+            {
+                "metadata": {
+                    "name": "kubernetes",
+                    "labels": {"component": "apiserver", "provider": "kubernetes"},
+                },
+                "spec": {
+                    "clusterIP": KUBERNETES_SERVICE_IP,
+                    "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+                },
+            },
+        )
     wanted = node_objects.node_names(cluster, node_count)
     existing, _ = store.list(NODES.key)
     for node in list(existing):
-        if node["metadata"]["name"] not in wanted and node.get("spec", {}).get("providerID", "").startswith("labkit"):
+        if node["metadata"]["name"] not in wanted and node.get("spec", {}).get("providerID", "").startswith(
+            "labkit"
+        ):
             registry.delete(NODES, None, node["metadata"]["name"])
     recorder = EventRecorder(registry, "kubelet")
     for index, name in enumerate(wanted):
@@ -48,7 +59,8 @@ def bootstrap(registry: Registry, cluster: str, node_count: int) -> None:
             recorder.record(node, "Normal", "Starting", "Starting kubelet.", host=name)
             recorder.record(node, "Normal", "NodeReady", f"Node {name} status is now: NodeReady", host=name)
             EventRecorder(registry, "node-controller").record(
-                node, "Normal", "RegisteredNode", f"Node {name} event: Registered Node {name} in Controller")
+                node, "Normal", "RegisteredNode", f"Node {name} event: Registered Node {name} in Controller"
+            )
         else:
             mark_ready(registry, name)
         _renew_lease(registry, name)
@@ -67,10 +79,16 @@ def mark_ready(registry: Registry, name: str, ready: bool = True) -> dict[str, A
 
 def _renew_lease(registry: Registry, node: str) -> None:
     assert LEASES
-    spec = {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": rfc3339().replace("Z", ".000000Z")}
+    spec = {
+        "holderIdentity": node,
+        "leaseDurationSeconds": 40,
+        "renewTime": rfc3339().replace("Z", ".000000Z"),
+    }
     if registry.store.find(LEASES.key, "kube-node-lease", node) is None:
         registry.create(LEASES, "kube-node-lease", {"metadata": {"name": node}, "spec": spec})
     else:
+
         def change(lease: dict[str, Any]) -> None:
             lease["spec"] = spec
+
         registry.mutate(LEASES, "kube-node-lease", node, change)

@@ -33,7 +33,7 @@ log = logging.getLogger("labkit.daemon")
 
 async def _listen(runner: web.AppRunner, port: int, tls: ssl.SSLContext) -> int:
     """Listen on 127.0.0.1:port, or on a free port if that one is taken; return the port."""
-    for candidate in ([port, 0] if port else [0]):
+    for candidate in [port, 0] if port else [0]:
         site = web.TCPSite(runner, "127.0.0.1", candidate, reuse_address=False, ssl_context=tls)
         try:
             await site.start()
@@ -85,14 +85,19 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the daemon process."""
-    parser = argparse.ArgumentParser(prog="python -m labkit.embedded.daemon",
-                                     description="Run a labkit embedded cluster in the foreground.")
+    parser = argparse.ArgumentParser(
+        prog="python -m labkit.embedded.daemon",
+        description="Run a labkit embedded cluster in the foreground.",
+    )
     parser.add_argument("--name", default="labkit", help="cluster name (default: labkit)")
-    parser.add_argument("--home", type=Path, default=None, help="state home (default: $LABKIT_HOME or ~/.labkit)")
+    parser.add_argument(
+        "--home", type=Path, default=None, help="state home (default: $LABKIT_HOME or ~/.labkit)"
+    )
     parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     cluster = ClusterDir(args.name, args.home)
     cluster.path.mkdir(parents=True, exist_ok=True)
     asyncio.run(serve(cluster, args.ready_fd))

@@ -23,8 +23,15 @@ class EventRecorder:
         self.host = host
         self._seen: dict[tuple[str, str, str], str] = {}
 
-    def record(self, obj: dict[str, Any], event_type: str, reason: str, message: str,
-               field_path: str = "", host: str = "") -> None:
+    def record(
+        self,
+        obj: dict[str, Any],
+        event_type: str,
+        reason: str,
+        message: str,
+        field_path: str = "",
+        host: str = "",
+    ) -> None:
         """Record (or count again) an event about ``obj``; never fails the caller."""
         assert EVENTS is not None
         meta = obj["metadata"]
@@ -34,24 +41,40 @@ class EventRecorder:
         try:
             existing = self._seen.get(key)
             if existing is not None and self.registry.store.find(EVENTS.key, namespace, existing) is not None:
+
                 def bump(ev: dict[str, Any]) -> None:
                     ev["count"] = int(ev.get("count", 1)) + 1
                     ev["lastTimestamp"] = now
+
                 self.registry.mutate(EVENTS, namespace, existing, bump)
                 return
-            involved = {"kind": obj.get("kind"), "namespace": meta.get("namespace"), "name": meta["name"],
-                        "uid": meta.get("uid"), "apiVersion": obj.get("apiVersion"),
-                        "resourceVersion": meta.get("resourceVersion")}
+            involved = {
+                "kind": obj.get("kind"),
+                "namespace": meta.get("namespace"),
+                "name": meta["name"],
+                "uid": meta.get("uid"),
+                "apiVersion": obj.get("apiVersion"),
+                "resourceVersion": meta.get("resourceVersion"),
+            }
             if field_path:
                 involved["fieldPath"] = field_path
             event = {
-                "apiVersion": "v1", "kind": "Event",
+                "apiVersion": "v1",
+                "kind": "Event",
                 "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
                 "involvedObject": {k: v for k, v in involved.items() if v is not None},
-                "type": event_type, "reason": reason, "message": message, "count": 1,
-                "firstTimestamp": now, "lastTimestamp": now,
-                "source": {"component": self.component, **({"host": host or self.host} if host or self.host else {})},
-                "reportingComponent": self.component, "reportingInstance": host or self.host,
+                "type": event_type,
+                "reason": reason,
+                "message": message,
+                "count": 1,
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "source": {
+                    "component": self.component,
+                    **({"host": host or self.host} if host or self.host else {}),
+                },
+                "reportingComponent": self.component,
+                "reportingInstance": host or self.host,
             }
             created = self.registry.create(EVENTS, namespace, event)
             self._seen[key] = created["metadata"]["name"]

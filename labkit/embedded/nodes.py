@@ -57,20 +57,34 @@ def node_ip(index: int) -> str:
     return f"127.18.0.{index + 2}"
 
 
-def ready_conditions(ready: bool = True, message: str = "kubelet is posting ready status") -> list[dict[str, Any]]:
+def ready_conditions(
+    ready: bool = True, message: str = "kubelet is posting ready status"
+) -> list[dict[str, Any]]:
     """The node conditions kubelet reports, Ready or not."""
     now = rfc3339()
 
     def condition(kind: str, status: str, reason: str, text: str) -> dict[str, Any]:
-        return {"type": kind, "status": status, "lastHeartbeatTime": now, "lastTransitionTime": now,
-                "reason": reason, "message": text}
+        return {
+            "type": kind,
+            "status": status,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+            "reason": reason,
+            "message": text,
+        }
 
     return [
-        condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        condition(
+            "MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"
+        ),
         condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
         condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        condition("Ready", "True" if ready else "Unknown", "KubeletReady" if ready else "NodeStatusUnknown",
-                  message if ready else "Kubelet stopped posting node status."),
+        condition(
+            "Ready",
+            "True" if ready else "Unknown",
+            "KubeletReady" if ready else "NodeStatusUnknown",
+            message if ready else "Kubelet stopped posting node status.",
+        ),
     ]
 
 
@@ -88,30 +102,52 @@ def node_object(name: str, index: int, tainted_control_plane: bool) -> dict[str,
         labels["node-role.kubernetes.io/control-plane"] = ""
     cpu = str(os.cpu_count() or 1)
     memory = f"{_memory_ki()}Ki"
-    resources = {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "100Gi",
-                 "hugepages-2Mi": "0"}
-    spec: dict[str, Any] = {"podCIDR": f"127.244.{index}.0/24", "podCIDRs": [f"127.244.{index}.0/24"],
-                            "providerID": f"labkit://{name}"}
+    resources = {
+        "cpu": cpu,
+        "memory": memory,
+        "pods": "110",
+        "ephemeral-storage": "100Gi",
+        "hugepages-2Mi": "0",
+    }
+    spec: dict[str, Any] = {
+        "podCIDR": f"127.244.{index}.0/24",
+        "podCIDRs": [f"127.244.{index}.0/24"],
+        "providerID": f"labkit://{name}",
+    }
     if control_plane and tainted_control_plane:
         spec["taints"] = [dict(CONTROL_PLANE_TAINT)]
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": labels,
-                     "annotations": {"node.alpha.kubernetes.io/ttl": "0",
-                                     "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+        "metadata": {
+            "name": name,
+            "labels": labels,
+            "annotations": {
+                "node.alpha.kubernetes.io/ttl": "0",
+                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+            },
+        },
         "spec": spec,
         "status": {
             "capacity": resources,
             "allocatable": dict(resources),
             "conditions": ready_conditions(),
-            "addresses": [{"type": "InternalIP", "address": node_ip(index)}, {"type": "Hostname", "address": name}],
+            "addresses": [
+                {"type": "InternalIP", "address": node_ip(index)},
+                {"type": "Hostname", "address": name},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
-                "machineID": name, "systemUUID": name, "bootID": name,
-                "kernelVersion": platform.release(), "osImage": _os_image(),
-                "containerRuntimeVersion": "labkit://0.1.0", "kubeletVersion": KUBELET_VERSION,
-                "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux", "architecture": _arch(),
+                "machineID": name,
+                "systemUUID": name,
+                "bootID": name,
+                "kernelVersion": platform.release(),
+                "osImage": _os_image(),
+                "containerRuntimeVersion": "labkit://0.1.0",
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": KUBELET_VERSION,
+                "operatingSystem": "linux",
+                "architecture": _arch(),
             },
         },
     }

@@ -38,8 +38,10 @@ class ClusterDir:
 
     def __init__(self, name: str, home: Path | None = None) -> None:
         if not NAME_PATTERN.match(name):
-            raise ValueError(f"invalid cluster name {name!r}: use 1-40 lower-case letters, digits and '-', "
-                             "starting and ending with a letter or digit")
+            raise ValueError(
+                f"invalid cluster name {name!r}: use 1-40 lower-case letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
         self.name = name
         self.path = (home or labkit_home()) / "clusters" / name
 
@@ -110,8 +112,12 @@ class ClusterDir:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": ctx, "cluster": {"server": f"https://127.0.0.1:{port}",
-                                                   "certificate-authority-data": ca_data}}],
+            "clusters": [
+                {
+                    "name": ctx,
+                    "cluster": {"server": f"https://127.0.0.1:{port}", "certificate-authority-data": ca_data},
+                }
+            ],
             "users": [{"name": ctx, "user": {"token": self.token()}}],
             "contexts": [{"name": ctx, "context": {"cluster": ctx, "user": ctx, "namespace": "default"}}],
             "current-context": ctx,

@@ -226,7 +226,8 @@ class Store:
             if since < self._floor:
                 raise ExpiredError(since, self._floor + 1)
             backlog = [
-                e for e in self._history
+                e
+                for e in self._history
                 if e.rv > since and e.key == key and (namespace is None or e.namespace == namespace)
             ]
         watch = Watch(self, key, namespace)

@@ -17,18 +17,30 @@ from labkit.embedded.apiserver.status import ApiError, unauthorized
 
 log = logging.getLogger("labkit.apiserver")
 
-KUBERNETES_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-labkit", "gitCommit": "labkit",
-                      "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23",
-                      "compiler": "gc", "platform": "linux/amd64"}
+KUBERNETES_VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-labkit",
+    "gitCommit": "labkit",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.23",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 HEALTH_PATHS = {"/healthz", "/livez", "/readyz"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _error(e: ApiError) -> web.Response:
-    return web.Response(body=json.dumps(e.to_status()).encode(), status=e.code, content_type="application/json")
+    return web.Response(
+        body=json.dumps(e.to_status()).encode(), status=e.code, content_type="application/json"
+    )
 
 
-def build_app(registry: Registry, token: str, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
+def build_app(
+    registry: Registry, token: str, extra_routes: list[web.RouteDef] | None = None
+) -> web.Application:
     """The API server application for a store, guarded by a bearer token."""
     expected = f"Bearer {token}".encode()
 

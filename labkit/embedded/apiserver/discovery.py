@@ -52,11 +52,13 @@ def _aggregated_resource(rt: ResourceType) -> dict[str, Any]:
     subs = []
     for sub in rt.subresources:
         group, version, kind = _sub_kind(rt, sub)
-        subs.append({
-            "subresource": sub,
-            "responseKind": {"group": group, "version": version, "kind": kind},
-            "verbs": _SUB_VERBS[sub],
-        })
+        subs.append(
+            {
+                "subresource": sub,
+                "responseKind": {"group": group, "version": version, "kind": kind},
+                "verbs": _SUB_VERBS[sub],
+            }
+        )
     if subs:
         entry["subresources"] = subs
     return entry
@@ -72,12 +74,16 @@ def aggregated(core: bool, media_type: str) -> dict[str, Any]:
             {
                 "version": v,
                 "freshness": "Current",
-                "resources": [_aggregated_resource(r) for r in RESOURCES if r.group == group and r.version == v],
+                "resources": [
+                    _aggregated_resource(r) for r in RESOURCES if r.group == group and r.version == v
+                ],
             }
             for v in versions
         ]
         items.append({"metadata": {"name": group} if group else {}, "versions": item_versions})
-    api_version = "apidiscovery.k8s.io/v2beta1" if media_type == AGGREGATED_V2BETA1 else "apidiscovery.k8s.io/v2"
+    api_version = (
+        "apidiscovery.k8s.io/v2beta1" if media_type == AGGREGATED_V2BETA1 else "apidiscovery.k8s.io/v2"
+    )
     return {"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items}
 
 

@@ -82,8 +82,11 @@ class ResourceHandlers:
         method = request.method
         if target.name is None:
             if method == "GET":
-                return await (self._watch(request, target) if target.watch_path or flag(request, "watch")
-                              else self._list(request, target))
+                return await (
+                    self._watch(request, target)
+                    if target.watch_path or flag(request, "watch")
+                    else self._list(request, target)
+                )
             if method == "POST":
                 return await self._create(request, target)
             if method == "DELETE":
@@ -104,8 +107,9 @@ class ResourceHandlers:
     # -- reads ---------------------------------------------------------------------------
 
     def _render(self, request: web.Request, rt: ResourceType, objs: list[dict[str, Any]], rv: int) -> Any:
-        return tables.to_table(rt, objs, resource_version=str(rv),
-                               include_object=request.query.get("includeObject", "Metadata"))
+        return tables.to_table(
+            rt, objs, resource_version=str(rv), include_object=request.query.get("includeObject", "Metadata")
+        )
 
     def _get(self, request: web.Request, target: routing.Target) -> web.Response:
         assert target.name is not None
@@ -122,8 +126,12 @@ class ResourceHandlers:
             items = [o for o in items if matches(o)]
         if wants_table(request):
             return json_response(self._render(request, rt, items, rv))
-        body = {"kind": rt.list_kind, "apiVersion": rt.api_version,
-                "metadata": {"resourceVersion": str(rv)}, "items": items}
+        body = {
+            "kind": rt.list_kind,
+            "apiVersion": rt.api_version,
+            "metadata": {"resourceVersion": str(rv)},
+            "items": items,
+        }
         return json_response(body)
 
     async def _watch(self, request: web.Request, target: routing.Target) -> web.StreamResponse:
@@ -145,10 +153,16 @@ class ResourceHandlers:
         if send_initial and request.query.get("resourceVersionMatch") != "NotOlderThan":
             raise ApiError(422, "sendInitialEvents requires resourceVersionMatch=NotOlderThan", "Invalid")
         req = watch.WatchRequest(
-            rt=target.rt, namespace=target.namespace, matches=matches,
-            resource_version=request.query.get("resourceVersion"), send_initial_events=send_initial,
-            bookmarks=flag(request, "allowWatchBookmarks"), timeout=seconds, table=wants_table(request),
-            include_object=request.query.get("includeObject", "Metadata"), filtered=filtered,
+            rt=target.rt,
+            namespace=target.namespace,
+            matches=matches,
+            resource_version=request.query.get("resourceVersion"),
+            send_initial_events=send_initial,
+            bookmarks=flag(request, "allowWatchBookmarks"),
+            timeout=seconds,
+            table=wants_table(request),
+            include_object=request.query.get("includeObject", "Metadata"),
+            filtered=filtered,
         )
         return await watch.serve(request, self.registry.store, req)
 
@@ -158,28 +172,46 @@ class ResourceHandlers:
         rt = target.rt
         obj = await bodies.read_object(request)
         warnings = validation.check_fields(rt, obj, request.query.get("fieldValidation", "Warn"))
-        created = self.registry.create(rt, target.namespace, obj, manager=request.query.get("fieldManager", ""),
-                                       dry_run=_dry_run(request))
+        created = self.registry.create(
+            rt,
+            target.namespace,
+            obj,
+            manager=request.query.get("fieldManager", ""),
+            dry_run=_dry_run(request),
+        )
         return json_response(created, 201, warnings)
 
-    async def _update(self, request: web.Request, target: routing.Target, subresource: str | None = None
-                      ) -> web.Response:
+    async def _update(
+        self, request: web.Request, target: routing.Target, subresource: str | None = None
+    ) -> web.Response:
         assert target.name is not None
         rt = target.rt
         obj = await bodies.read_object(request)
         warnings = validation.check_fields(rt, obj, request.query.get("fieldValidation", "Warn"))
-        updated = self.registry.update(rt, target.namespace, target.name, obj, subresource=subresource,
-                                       manager=request.query.get("fieldManager", ""), dry_run=_dry_run(request))
+        updated = self.registry.update(
+            rt,
+            target.namespace,
+            target.name,
+            obj,
+            subresource=subresource,
+            manager=request.query.get("fieldManager", ""),
+            dry_run=_dry_run(request),
+        )
         return json_response(updated, 200, warnings)
 
-    async def _patch(self, request: web.Request, target: routing.Target, subresource: str | None = None
-                     ) -> web.Response:
+    async def _patch(
+        self, request: web.Request, target: routing.Target, subresource: str | None = None
+    ) -> web.Response:
         assert target.name is not None
         rt = target.rt
         media = bodies.content_type(request)
         if media not in bodies.PATCH_TYPES:
-            raise ApiError(415, f'the media type "{media}" is not a patch type: use one of '
-                                f'{", ".join(sorted(bodies.PATCH_TYPES))}', "UnsupportedMediaType")
+            raise ApiError(
+                415,
+                f'the media type "{media}" is not a patch type: use one of '
+                f"{', '.join(sorted(bodies.PATCH_TYPES))}",
+                "UnsupportedMediaType",
+            )
         raw = await bodies.read_bytes(request)
         mode = request.query.get("fieldValidation", "Warn")
         manager = request.query.get("fieldManager", "")
@@ -190,10 +222,14 @@ class ResourceHandlers:
             if not isinstance(applied, dict):
                 raise bad_request("the apply configuration must be an object")
             warnings = validation.check_fields(rt, applied, mode)
-            if self.registry.store.find(rt.key, target.namespace or "", target.name) is None \
-                    and subresource is None:
+            if (
+                self.registry.store.find(rt.key, target.namespace or "", target.name) is None
+                and subresource is None
+            ):
                 applied.setdefault("metadata", {}).setdefault("name", target.name)
-                created = self.registry.create(rt, target.namespace, applied, manager=manager, dry_run=dry_run)
+                created = self.registry.create(
+                    rt, target.namespace, applied, manager=manager, dry_run=dry_run
+                )
                 return json_response(created, 201, warnings)
             applied.get("metadata", {}).pop("resourceVersion", None)
 
@@ -205,6 +241,7 @@ class ResourceHandlers:
 
             operation = "Apply"
         else:
+
             def change(draft: dict[str, Any]) -> dict[str, Any]:
                 try:
                     result = patch.apply_patch(draft, raw, media, rt.kind)
@@ -214,8 +251,16 @@ class ResourceHandlers:
                 return result
 
             operation = "Update"
-        updated = self.registry.mutate(rt, target.namespace, target.name, change, subresource=subresource,
-                                       manager=manager, dry_run=dry_run, operation=operation)
+        updated = self.registry.mutate(
+            rt,
+            target.namespace,
+            target.name,
+            change,
+            subresource=subresource,
+            manager=manager,
+            dry_run=dry_run,
+            operation=operation,
+        )
         return json_response(updated, 200, warnings)
 
     async def _delete(self, request: web.Request, target: routing.Target) -> web.Response:
@@ -225,13 +270,26 @@ class ResourceHandlers:
         for key in ("gracePeriodSeconds", "propagationPolicy"):
             if key in request.query:
                 options[key] = request.query[key]
-        obj, gone = self.registry.delete(rt, target.namespace, target.name, options, dry_run=_dry_run(request))
+        obj, gone = self.registry.delete(
+            rt, target.namespace, target.name, options, dry_run=_dry_run(request)
+        )
         if gone and rt.kind != "Pod":
-            details: dict[str, Any] = {"name": target.name, "kind": rt.plural, "uid": obj["metadata"].get("uid")}
+            details: dict[str, Any] = {
+                "name": target.name,
+                "kind": rt.plural,
+                "uid": obj["metadata"].get("uid"),
+            }
             if rt.group:
                 details["group"] = rt.group
-            return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                                  "details": details})
+            return json_response(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details,
+                }
+            )
         return json_response(obj)
 
     async def _delete_collection(self, request: web.Request, target: routing.Target) -> web.Response:
@@ -243,16 +301,22 @@ class ResourceHandlers:
         for obj in [o for o in items if matches(o)]:
             meta = obj["metadata"]
             try:
-                gone, _ = self.registry.delete(rt, meta.get("namespace"), meta["name"], options,
-                                               dry_run=_dry_run(request))
+                gone, _ = self.registry.delete(
+                    rt, meta.get("namespace"), meta["name"], options, dry_run=_dry_run(request)
+                )
             except ApiError as e:
                 if e.code == 404:
                     continue
                 raise
             deleted.append(gone)
-        return json_response({"kind": rt.list_kind, "apiVersion": rt.api_version,
-                              "metadata": {"resourceVersion": str(self.registry.store.revision)},
-                              "items": deleted})
+        return json_response(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(self.registry.store.revision)},
+                "items": deleted,
+            }
+        )
 
     # -- subresources --------------------------------------------------------------------
 
@@ -268,12 +332,18 @@ class ResourceHandlers:
     def _scale_of(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         return {
-            "kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                         if k in meta},
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
             "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
-            "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                       "selector": selectors.selector_to_string(obj.get("spec", {}).get("selector"))},
+            "status": {
+                "replicas": obj.get("status", {}).get("replicas", 0),
+                "selector": selectors.selector_to_string(obj.get("spec", {}).get("selector")),
+            },
         }
 
     async def _scale(self, request: web.Request, target: routing.Target) -> web.Response:
@@ -297,12 +367,24 @@ class ResourceHandlers:
             raise method_not_allowed()
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise ApiError(422, f'Scale.autoscaling "{target.name}" is invalid: spec.replicas: Invalid value: '
-                                f"{replicas!r}: must be greater than or equal to 0", "Invalid",
-                           {"name": target.name, "group": "autoscaling", "kind": "Scale",
-                            "causes": [{"reason": "FieldValueInvalid", "field": "spec.replicas",
-                                        "message": f"Invalid value: {replicas!r}: must be greater than or "
-                                                   f"equal to 0"}]})
+            raise ApiError(
+                422,
+                f'Scale.autoscaling "{target.name}" is invalid: spec.replicas: Invalid value: '
+                f"{replicas!r}: must be greater than or equal to 0",
+                "Invalid",
+                {
+                    "name": target.name,
+                    "group": "autoscaling",
+                    "kind": "Scale",
+                    "causes": [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "field": "spec.replicas",
+                            "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                        }
+                    ],
+                },
+            )
         expected = (scale.get("metadata") or {}).get("resourceVersion")
 
         def change(draft: dict[str, Any]) -> None:
@@ -310,8 +392,14 @@ class ResourceHandlers:
             if expected:
                 draft["metadata"]["resourceVersion"] = expected
 
-        updated = self.registry.mutate(rt, target.namespace, target.name, change,
-                                       manager=request.query.get("fieldManager", ""), dry_run=_dry_run(request))
+        updated = self.registry.mutate(
+            rt,
+            target.namespace,
+            target.name,
+            change,
+            manager=request.query.get("fieldManager", ""),
+            dry_run=_dry_run(request),
+        )
         return json_response(self._scale_of(updated))
 
     async def _binding(self, request: web.Request, target: routing.Target) -> web.Response:
@@ -327,14 +415,19 @@ class ResourceHandlers:
         def change(pod: dict[str, Any]) -> None:
             current = pod["spec"].get("nodeName")
             if current:
-                raise ApiError(409, f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is '
-                                    f"already assigned to node \"{current}\"", "Conflict",
-                               {"name": name, "kind": "pods/binding"})
+                raise ApiError(
+                    409,
+                    f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is '
+                    f'already assigned to node "{current}"',
+                    "Conflict",
+                    {"name": name, "kind": "pods/binding"},
+                )
             pod["spec"]["nodeName"] = node
 
         self.registry.mutate(target.rt, target.namespace, name, change, manager="scheduler")
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "code": 201}, 201)
+        return json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+        )
 
     async def _eviction(self, request: web.Request, target: routing.Target) -> web.Response:
         assert target.name is not None
@@ -342,5 +435,6 @@ class ResourceHandlers:
             raise method_not_allowed()
         eviction = await bodies.read_object(request)
         self.registry.delete(target.rt, target.namespace, target.name, eviction.get("deleteOptions") or {})
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "code": 201}, 201)
+        return json_response(
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201
+        )

@@ -71,8 +71,9 @@ class Hooks:
             status = svc.setdefault("status", {})
             status.setdefault("loadBalancer", {})
 
-    def _allocate_ip(self, spec: dict[str, Any], old: dict[str, Any], others: list[dict[str, Any]],
-                     causes: list[Cause]) -> None:
+    def _allocate_ip(
+        self, spec: dict[str, Any], old: dict[str, Any], others: list[dict[str, Any]], causes: list[Cause]
+    ) -> None:
         if spec.get("type") == "ExternalName":
             spec.pop("clusterIP", None)
             spec.pop("clusterIPs", None)
@@ -80,23 +81,37 @@ class Hooks:
         wanted = spec.get("clusterIP") or (spec.get("clusterIPs") or [None])[0]
         if old.get("clusterIP"):
             if wanted and wanted != old["clusterIP"]:
-                causes.append(Cause("spec.clusterIPs[0]", f'Invalid value: ["{wanted}"]: may not change once set'))
+                causes.append(
+                    Cause("spec.clusterIPs[0]", f'Invalid value: ["{wanted}"]: may not change once set')
+                )
                 return
             wanted = old["clusterIP"]
         elif wanted and wanted != "None":
             try:
                 ip = ipaddress.ip_address(wanted)
             except ValueError:
-                causes.append(Cause("spec.clusterIPs[0]", f'Invalid value: "{wanted}": must be a valid IP address'))
+                causes.append(
+                    Cause("spec.clusterIPs[0]", f'Invalid value: "{wanted}": must be a valid IP address')
+                )
                 return
             if ip not in SERVICE_RANGE:
-                causes.append(Cause("spec.clusterIPs", f'Invalid value: ["{wanted}"]: failed to allocate IP '
-                                    f"{wanted}: provided IP is not in the valid range. The range of valid IPs "
-                                    f"is {SERVICE_RANGE}"))
+                causes.append(
+                    Cause(
+                        "spec.clusterIPs",
+                        f'Invalid value: ["{wanted}"]: failed to allocate IP '
+                        f"{wanted}: provided IP is not in the valid range. The range of valid IPs "
+                        f"is {SERVICE_RANGE}",
+                    )
+                )
                 return
             if any(s["spec"].get("clusterIP") == wanted for s in others):
-                causes.append(Cause("spec.clusterIPs", f'Invalid value: ["{wanted}"]: failed to allocate IP '
-                                    f"{wanted}: provided IP is already allocated"))
+                causes.append(
+                    Cause(
+                        "spec.clusterIPs",
+                        f'Invalid value: ["{wanted}"]: failed to allocate IP '
+                        f"{wanted}: provided IP is already allocated",
+                    )
+                )
                 return
         elif not wanted:
             used = {s["spec"].get("clusterIP") for s in others}
@@ -115,8 +130,9 @@ class Hooks:
                 return str(address)
         raise ApiError(500, f"no cluster IP is free in {SERVICE_RANGE}", "InternalError")
 
-    def _allocate_node_ports(self, spec: dict[str, Any], old: dict[str, Any], others: list[dict[str, Any]],
-                             causes: list[Cause]) -> None:
+    def _allocate_node_ports(
+        self, spec: dict[str, Any], old: dict[str, Any], others: list[dict[str, Any]], causes: list[Cause]
+    ) -> None:
         ports = spec.get("ports") or []
         if spec.get("type") not in ("NodePort", "LoadBalancer"):
             for port in ports:
@@ -128,11 +144,20 @@ class Hooks:
             wanted = port.get("nodePort") or previous.get(port.get("port"))
             if wanted:
                 if wanted not in NODE_PORT_RANGE:
-                    causes.append(Cause(f"spec.ports[{i}].nodePort", f"Invalid value: {wanted}: provided port is "
-                                        f"not in the valid range. The range of valid ports is 30000-32767"))
+                    causes.append(
+                        Cause(
+                            f"spec.ports[{i}].nodePort",
+                            f"Invalid value: {wanted}: provided port is "
+                            f"not in the valid range. The range of valid ports is 30000-32767",
+                        )
+                    )
                 elif wanted in taken:
-                    causes.append(Cause(f"spec.ports[{i}].nodePort",
-                                        f"Invalid value: {wanted}: provided port is already allocated"))
+                    causes.append(
+                        Cause(
+                            f"spec.ports[{i}].nodePort",
+                            f"Invalid value: {wanted}: provided port is already allocated",
+                        )
+                    )
                 port["nodePort"] = wanted
             else:
                 free = [p for p in NODE_PORT_RANGE if p not in taken]
@@ -148,8 +173,12 @@ class Hooks:
         """Refuse to delete the system namespaces."""
         name = obj["metadata"]["name"]
         if rt.kind == "Namespace" and name in PROTECTED_NAMESPACES:
-            raise ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                           "Forbidden", {"name": name, "kind": "namespaces"})
+            raise ApiError(
+                403,
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                "Forbidden",
+                {"name": name, "kind": "namespaces"},
+            )
 
     def delete_later(self, rt: ResourceType, obj: dict[str, Any], options: dict[str, Any]) -> bool:
         """Namespaces go Terminating first and are removed once empty."""
@@ -167,8 +196,12 @@ class Hooks:
         await asyncio.sleep(0)  # let the Terminating update land first
         store = self.registry.store
         while True:
-            left = [(rt, o["metadata"]["name"]) for rt in RESOURCES if rt.namespaced
-                    for o in store.list(rt.key, namespace)[0]]
+            left = [
+                (rt, o["metadata"]["name"])
+                for rt in RESOURCES
+                if rt.namespaced
+                for o in store.list(rt.key, namespace)[0]
+            ]
             for rt, name in left:
                 current = store.find(rt.key, namespace, name)
                 if current is not None and not current["metadata"].get("deletionTimestamp"):
@@ -189,7 +222,7 @@ def qos_class(spec: dict[str, Any]) -> str:
     limits = [(c.get("resources") or {}).get("limits") or {} for c in containers]
     if not any(requests) and not any(limits):
         return "BestEffort"
-    for req, lim in zip(requests, limits):
+    for req, lim in zip(requests, limits, strict=True):
         for resource in ("cpu", "memory"):
             if resource not in lim or req.get(resource, lim[resource]) != lim[resource]:
                 return "Burstable"

@@ -70,7 +70,9 @@ class Registry:
         if kind and kind != rt.kind:
             other = by_kind(api_version or rt.api_version, kind)
             hint = f" (send it to /{other.group_version}/.../{other.plural})" if other else ""
-            raise bad_request(f"the kind in the data ({kind}) does not match the URL, which takes {rt.kind}{hint}")
+            raise bad_request(
+                f"the kind in the data ({kind}) does not match the URL, which takes {rt.kind}{hint}"
+            )
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         if not isinstance(obj.get("metadata", {}), dict):
             raise bad_request("metadata must be an object")
@@ -88,8 +90,9 @@ class Registry:
         else:
             meta.pop("namespace", None)
 
-    def prepare_create(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any],
-                       manager: str = "") -> dict[str, Any]:
+    def prepare_create(
+        self, rt: ResourceType, namespace: str | None, obj: dict[str, Any], manager: str = ""
+    ) -> dict[str, Any]:
         """Turn a client's object into the one to store (system fields, defaults), validated."""
         self.check_type(rt, obj)
         self._place(rt, namespace, obj)
@@ -125,8 +128,15 @@ class Registry:
                 {"name": namespace, "kind": "namespaces"},
             )
 
-    def create(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any], *,
-               manager: str = "", dry_run: bool = False) -> dict[str, Any]:
+    def create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        *,
+        manager: str = "",
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         """Create an object; 409 AlreadyExists, 422 Invalid, 404 for a missing namespace."""
         obj = self.prepare_create(rt, namespace, obj, manager)
         if dry_run:
@@ -139,17 +149,27 @@ class Registry:
 
     # -- update --------------------------------------------------------------------------
 
-    def prepare_update(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any],
-                       subresource: str | None = None, manager: str = "",
-                       operation: str = "Update") -> dict[str, Any]:
+    def prepare_update(
+        self,
+        rt: ResourceType,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        subresource: str | None = None,
+        manager: str = "",
+        operation: str = "Update",
+    ) -> dict[str, Any]:
         """Merge a client's full object with the stored one under the update rules."""
         self.check_type(rt, new)
         meta, old_meta = new["metadata"], old["metadata"]
         name = old_meta["name"]
         if meta.get("name") and meta["name"] != name:
-            raise bad_request(f'the name of the object ({meta["name"]}) does not match the name on the URL ({name})')
+            raise bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
         if rt.namespaced and meta.get("namespace") and meta["namespace"] != old_meta.get("namespace"):
-            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         if subresource == "status":
             result = _deep(old)
             result["status"] = new.get("status", {})
@@ -158,10 +178,21 @@ class Registry:
                 result["metadata"]["resourceVersion"] = rv
             return result
         if meta.get("uid") and meta["uid"] != old_meta.get("uid"):
-            raise conflict(rt, name, f"Precondition failed: UID in precondition: {meta['uid']}, "
-                                     f"UID in object meta: {old_meta.get('uid')}")
-        for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                      "namespace", "name", "generation"):
+            raise conflict(
+                rt,
+                name,
+                f"Precondition failed: UID in precondition: {meta['uid']}, "
+                f"UID in object meta: {old_meta.get('uid')}",
+            )
+        for field in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+            "name",
+            "generation",
+        ):
             if field in old_meta:
                 meta[field] = old_meta[field]
             else:
@@ -180,17 +211,27 @@ class Registry:
         self.hooks.before_update(rt, old, new)
         return new
 
-    def update(self, rt: ResourceType, namespace: str | None, name: str, new: dict[str, Any], *,
-               subresource: str | None = None, manager: str = "", dry_run: bool = False,
-               operation: str = "Update") -> dict[str, Any]:
+    def update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        new: dict[str, Any],
+        *,
+        subresource: str | None = None,
+        manager: str = "",
+        dry_run: bool = False,
+        operation: str = "Update",
+    ) -> dict[str, Any]:
         """Replace an object (PUT). A stale resourceVersion in ``new`` is a 409 Conflict."""
         old = self.get(rt, namespace, name)
         expected = (new.get("metadata") or {}).get("resourceVersion") or None
         result = self.prepare_update(rt, old, new, subresource, manager, operation)
         return self._commit_update(rt, old, result, expected, dry_run)
 
-    def _commit_update(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any],
-                       expected: str | None, dry_run: bool) -> dict[str, Any]:
+    def _commit_update(
+        self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], expected: str | None, dry_run: bool
+    ) -> dict[str, Any]:
         name = old["metadata"]["name"]
         if expected and expected != old["metadata"]["resourceVersion"]:
             raise conflict(rt, name)
@@ -209,9 +250,18 @@ class Registry:
             raise not_found(rt, name) from None
         return updated
 
-    def mutate(self, rt: ResourceType, namespace: str | None, name: str,
-               change: Callable[[dict[str, Any]], dict[str, Any] | None], *, subresource: str | None = None,
-               manager: str = "", dry_run: bool = False, operation: str = "Update") -> dict[str, Any]:
+    def mutate(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        *,
+        subresource: str | None = None,
+        manager: str = "",
+        dry_run: bool = False,
+        operation: str = "Update",
+    ) -> dict[str, Any]:
         """Read, change with ``change`` (which edits in place or returns a new object), write.
         A resourceVersion that ``change`` sets must match the stored one (409 otherwise)."""
         old = self.get(rt, namespace, name)
@@ -230,8 +280,15 @@ class Registry:
 
     # -- delete --------------------------------------------------------------------------
 
-    def delete(self, rt: ResourceType, namespace: str | None, name: str, options: dict[str, Any] | None = None,
-               *, dry_run: bool = False) -> tuple[dict[str, Any], bool]:
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
         """Delete an object. Returns the object and whether it is gone already (False while
         finalizers or a graceful shutdown keep it, with a deletionTimestamp)."""
         options = options or {}
@@ -239,18 +296,29 @@ class Registry:
         meta = obj["metadata"]
         pre = options.get("preconditions") or {}
         if pre.get("uid") and pre["uid"] != meta.get("uid"):
-            raise conflict(rt, name, f"Precondition failed: UID in precondition: {pre['uid']}, "
-                                     f"UID in object meta: {meta.get('uid')}")
+            raise conflict(
+                rt,
+                name,
+                f"Precondition failed: UID in precondition: {pre['uid']}, "
+                f"UID in object meta: {meta.get('uid')}",
+            )
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
-            raise conflict(rt, name, f"Precondition failed: ResourceVersion in precondition: "
-                                     f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                                     f"{meta.get('resourceVersion')}")
+            raise conflict(
+                rt,
+                name,
+                f"Precondition failed: ResourceVersion in precondition: "
+                f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+                f"{meta.get('resourceVersion')}",
+            )
         self.hooks.before_delete(rt, obj)
         if dry_run:
             return obj, True
         graceful = self.deleters.get(rt.kind)
-        if meta.get("finalizers") or (graceful is not None and graceful(rt, obj)) or \
-                self.hooks.delete_later(rt, obj, options):
+        if (
+            meta.get("finalizers")
+            or (graceful is not None and graceful(rt, obj))
+            or self.hooks.delete_later(rt, obj, options)
+        ):
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = rfc3339()
                 meta["deletionGracePeriodSeconds"] = int(options.get("gracePeriodSeconds", 0) or 0)
@@ -274,12 +342,19 @@ class Registry:
 
 
 def _managed(manager: str, operation: str, rt: ResourceType) -> dict[str, Any]:
-    return {"manager": manager, "operation": operation, "apiVersion": rt.api_version, "time": rfc3339(),
-            "fieldsType": "FieldsV1", "fieldsV1": {}}
+    return {
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": rt.api_version,
+        "time": rfc3339(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {},
+    }
 
 
-def _merge_managed(entries: list[dict[str, Any]], manager: str, operation: str,
-                   rt: ResourceType) -> list[dict[str, Any]]:
+def _merge_managed(
+    entries: list[dict[str, Any]], manager: str, operation: str, rt: ResourceType
+) -> list[dict[str, Any]]:
     kept = [e for e in entries if not (e.get("manager") == manager and e.get("operation") == operation)]
     return [*kept, _managed(manager, operation, rt)]
 

@@ -40,7 +40,11 @@ def parse(path: str) -> Target:
     if watch_path:
         rest = rest[1:]
     namespace: str | None = None
-    if len(rest) >= 3 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in _NAMESPACE_SUBRESOURCES):
+    if (
+        len(rest) >= 3
+        and rest[0] == "namespaces"
+        and not (len(rest) == 3 and rest[2] in _NAMESPACE_SUBRESOURCES)
+    ):
         namespace, rest = rest[1], rest[2:]
     if not rest:
         raise not_found_path()

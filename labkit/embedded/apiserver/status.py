@@ -97,13 +97,17 @@ def conflict(rt: ResourceType, name: str, why: str | None = None) -> ApiError:
     """409 Conflict: the object changed since the client read it."""
     why = why or "the object has been modified; please apply your changes to the latest version and try again"
     return ApiError(
-        409, f'Operation cannot be fulfilled on {rt.qualified} "{name}": {why}', "Conflict", _details(rt, name)
+        409,
+        f'Operation cannot be fulfilled on {rt.qualified} "{name}": {why}',
+        "Conflict",
+        _details(rt, name),
     )
 
 
 def invalid(rt: ResourceType, name: str, causes: list[Cause]) -> ApiError:
     """422 Invalid with one cause per bad field, as ``kubectl`` lists them."""
-    text = ", ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
+    parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
+    text = parts[0] if len(parts) == 1 else f"[{', '.join(parts)}]"
     details: dict[str, Any] = {"name": name, "kind": rt.kind, "causes": [c.to_dict() for c in causes]}
     if rt.group:
         details = {"name": name, "group": rt.group, "kind": rt.kind, "causes": details["causes"]}
@@ -116,16 +120,22 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message, "BadRequest")
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     """405 MethodNotAllowed."""
     return ApiError(405, message, "MethodNotAllowed")
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
     """415 for a body in a format this server cannot read."""
-    return ApiError(415, f'the body of the request was in an unknown format - accepted media types include: '
-                    f'application/json, application/yaml, application/vnd.kubernetes.protobuf '
-                    f'(got "{content_type}")', "UnsupportedMediaType")
+    return ApiError(
+        415,
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"application/json, application/yaml, application/vnd.kubernetes.protobuf "
+        f'(got "{content_type}")',
+        "UnsupportedMediaType",
+    )
 
 
 def too_large(limit: int) -> ApiError:

@@ -52,8 +52,11 @@ class _Encoder:
     def line(self, event_type: str, obj: dict[str, Any], cached: st.Event | None = None) -> bytes:
         if self.req.table and event_type in (st.ADDED, st.MODIFIED, st.DELETED):
             table = tables.to_table(
-                self.req.rt, [obj], resource_version=obj["metadata"].get("resourceVersion", ""),
-                include_object=self.req.include_object, column_definitions=self.first,
+                self.req.rt,
+                [obj],
+                resource_version=obj["metadata"].get("resourceVersion", ""),
+                include_object=self.req.include_object,
+                column_definitions=self.first,
             )
             self.first = False
             return json.dumps({"type": event_type, "object": table}).encode() + b"\n"
@@ -104,7 +107,9 @@ async def serve(request: web.Request, store: st.Store, req: WatchRequest) -> web
     try:
         chunk = b"".join(encoder.line(st.ADDED, o) for o in initial)
         if req.send_initial_events:
-            chunk += json.dumps({"type": "BOOKMARK", "object": _bookmark(rt, start_rv, True)}).encode() + b"\n"
+            chunk += (
+                json.dumps({"type": "BOOKMARK", "object": _bookmark(rt, start_rv, True)}).encode() + b"\n"
+            )
         if chunk:
             await response.write(chunk)
         if since is not None:
@@ -128,8 +133,13 @@ async def serve(request: web.Request, store: st.Store, req: WatchRequest) -> web
     return response
 
 
-async def _send(response: web.StreamResponse, encoder: _Encoder, req: WatchRequest, event: st.Event,
-                shown: set[tuple[str | None, str]]) -> None:
+async def _send(
+    response: web.StreamResponse,
+    encoder: _Encoder,
+    req: WatchRequest,
+    event: st.Event,
+    shown: set[tuple[str | None, str]],
+) -> None:
     obj = event.obj
     ident = (obj["metadata"].get("namespace"), obj["metadata"]["name"])
     if event.type == st.DELETED:
