@@ -181,11 +181,15 @@ class Store:
             raise NotFoundError(name)
         if expected_rv and expected_rv != old["metadata"]["resourceVersion"]:
             raise ConflictError(name)
-        return self._write(DELETED, key, namespace, name, _copy(old))
+        return self._write(DELETED, key, namespace, name, old)
 
     def _write(self, kind: str, key: str, ns: str, name: str, obj: dict[str, Any]) -> dict[str, Any]:
         rv = self._rv + 1
-        obj["metadata"]["resourceVersion"] = str(rv)
+        # the stored object is decoded from its own serialization: it shares nothing with the caller's
+        data = json.dumps(
+            {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(rv)}}, separators=(",", ":")
+        )
+        stored = json.loads(data)
         db = self._db
         db.execute("BEGIN")
         try:
@@ -194,7 +198,7 @@ class Store:
             else:
                 db.execute(
                     "INSERT OR REPLACE INTO objects (key, namespace, name, rv, data) VALUES (?,?,?,?,?)",
-                    (key, ns, name, rv, json.dumps(obj, separators=(",", ":"))),
+                    (key, ns, name, rv, data),
                 )
             db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('rv', ?)", (rv,))
             db.execute("COMMIT")
@@ -205,8 +209,8 @@ class Store:
         if kind == DELETED:
             del self._objects[key][(ns, name)]
         else:
-            self._objects[key][(ns, name)] = obj
-        event = Event(kind, key, ns, obj, rv)
+            self._objects[key][(ns, name)] = stored
+        event = Event(kind, key, ns, stored, rv)
         if len(self._history) == self._history.maxlen:
             self._floor = self._history[0].rv
         self._history.append(event)
@@ -214,7 +218,7 @@ class Store:
             watch.offer(event)
         for listener in self._listeners:
             listener(event)
-        return _copy(obj)
+        return json.loads(data)
 
     # -- watching ----------------------------------------------------------------------
 
