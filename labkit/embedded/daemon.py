@@ -21,6 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from labkit.embedded.apiserver import validation
 from labkit.embedded.apiserver.app import build_app
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.bootstrap import bootstrap
@@ -55,7 +56,7 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     registry = Registry(store)
     bootstrap(registry, cluster.name, config.nodes)
     app = build_app(registry, cluster.token())
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     _, cert, key = ensure_certs(cluster.path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -71,12 +72,14 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
         os.close(ready_fd)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.run_in_executor(None, validation.warm_up)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
         log.info("stopping")
+        store.end_watches()
         await runner.cleanup()
         store.close()
         if cluster.pid() == os.getpid():

@@ -82,7 +82,7 @@ class Watch:
     def __init__(self, store: Store, key: str, namespace: str | None) -> None:
         self.key = key
         self.namespace = namespace
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()  # None: the store is closing
         self._store = store
 
     def offer(self, event: Event) -> None:
@@ -241,6 +241,12 @@ class Store:
     def add_listener(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener`` synchronously after every write (for in-process controllers)."""
         self._listeners.append(listener)
+
+    def end_watches(self) -> None:
+        """Tell every open watch that no more events will come (the server is stopping)."""
+        for watches in self._watchers.values():
+            for watch in watches:
+                watch.queue.put_nowait(None)
 
     def close(self) -> None:
         """Close the database."""

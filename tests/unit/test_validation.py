@@ -16,7 +16,7 @@ from labkit.embedded.apiserver.validation import (
     unknown_fields,
     validate,
 )
-from labkit.embedded.resources import lookup
+from labkit.embedded.resources import ResourceType, lookup
 
 DEPLOYMENTS = lookup("apps", "v1", "deployments")
 REPLICASETS = lookup("apps", "v1", "replicasets")
@@ -980,3 +980,65 @@ def test_bad_quantities(text: str, message: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_quantity(text)
     assert str(info.value) == message
+
+
+# -- values of the wrong JSON type --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rt", "obj", "expected"),
+    [
+        (
+            DEPLOYMENTS,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "d"},
+                "spec": {"replicas": "3"},
+            },
+            "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32",
+        ),
+        (
+            DEPLOYMENTS,
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": ["a"]}},
+            "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels"
+            " of type map[string]string",
+        ),
+        (
+            DEPLOYMENTS,
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "d"},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "image": {"a": 1}}]}}},
+            },
+            "json: cannot unmarshal object into Go struct field"
+            " Container.spec.template.spec.containers[0].image of type string",
+        ),
+        (
+            DEPLOYMENTS,
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"paused": 1}},
+            "json: cannot unmarshal number 1 into Go struct field DeploymentSpec.spec.paused of type bool",
+        ),
+    ],
+)
+def test_values_of_the_wrong_type_are_a_400_naming_the_field(
+    rt: ResourceType, obj: dict, expected: str
+) -> None:
+    for mode in ("Strict", "Warn", "Ignore"):
+        with pytest.raises(ApiError) as info:
+            check_fields(rt, obj, mode)
+        assert info.value.code == 400
+        assert (
+            info.value.message == f'Deployment in version "v1" cannot be handled as a Deployment: {expected}'
+        )
+
+
+def test_null_is_fine_for_any_field() -> None:
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "labels": None},
+        "spec": None,
+    }
+    assert check_fields(DEPLOYMENTS, obj, "Strict") == []

@@ -113,18 +113,32 @@ async def serve(request: web.Request, store: st.Store, req: WatchRequest) -> web
         if chunk:
             await response.write(chunk)
         if since is not None:
-            for event in backlog:
-                await _send(response, encoder, req, event, shown)
+            chunk = b"".join(_encode(encoder, req, event, shown) for event in backlog)
+            if chunk:
+                await response.write(chunk)
         deadline = time.monotonic() + req.timeout if req.timeout else None
-        while True:
+        open_ = True
+        while open_:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
             try:
-                event = await asyncio.wait_for(watch.queue.get(), remaining)
+                first = await asyncio.wait_for(watch.queue.get(), remaining)
             except asyncio.TimeoutError:
                 break
-            await _send(response, encoder, req, event, shown)
+            # send what has piled up in one write: one TLS record instead of one per event
+            pending = [first]
+            while not watch.queue.empty():
+                pending.append(watch.queue.get_nowait())
+            parts = []
+            for event in pending:
+                if event is None:  # the server is stopping
+                    open_ = False
+                    break
+                parts.append(_encode(encoder, req, event, shown))
+            chunk = b"".join(parts)
+            if chunk:
+                await response.write(chunk)
         await response.write_eof()
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -133,26 +147,24 @@ async def serve(request: web.Request, store: st.Store, req: WatchRequest) -> web
     return response
 
 
-async def _send(
-    response: web.StreamResponse,
-    encoder: _Encoder,
-    req: WatchRequest,
-    event: st.Event,
-    shown: set[tuple[str | None, str]],
-) -> None:
+def _encode(
+    encoder: _Encoder, req: WatchRequest, event: st.Event, shown: set[tuple[str | None, str]]
+) -> bytes:
+    """The stream line(s) an event gives this watch: none when it concerns objects not selected."""
     obj = event.obj
     ident = (obj["metadata"].get("namespace"), obj["metadata"]["name"])
     if event.type == st.DELETED:
         if ident in shown or req.matches(obj):
             shown.discard(ident)
-            await response.write(encoder.line(st.DELETED, obj, event))
-        return
+            return encoder.line(st.DELETED, obj, event)
+        return b""
     if req.matches(obj):
         event_type = event.type
         if req.filtered:  # an object can enter the selection by a change: to this client it is new
             event_type = st.MODIFIED if ident in shown else st.ADDED
         shown.add(ident)
-        await response.write(encoder.line(event_type, obj, event))
-    elif ident in shown:
+        return encoder.line(event_type, obj, event)
+    if ident in shown:
         shown.discard(ident)
-        await response.write(encoder.line(st.DELETED, obj, event))
+        return encoder.line(st.DELETED, obj, event)
+    return b""
