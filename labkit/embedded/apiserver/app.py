@@ -113,6 +113,7 @@ def build_app(
         return await resources.handle(request)
 
     app.router.add_get("/version", version)
+    app.router.add_get("/version/", version)
     for path in HEALTH_PATHS:
         app.router.add_get(path, health)
     app.router.add_get("/openapi/v3", openapi_v3)

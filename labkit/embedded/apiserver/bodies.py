@@ -12,15 +12,16 @@ from labkit.embedded.apiserver import protobuf
 from labkit.embedded.apiserver.status import bad_request, too_large, unsupported_media_type
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for one request body
+MAX_DEPTH = 100  # real objects nest about 20 deep; deeper input is refused, not recursed into
 
 JSON_TYPES = {"application/json", ""}
 YAML_TYPES = {"application/yaml", "application/apply-patch+yaml", "text/yaml", "application/x-yaml"}
-PATCH_TYPES = {
-    "application/strategic-merge-patch+json",
-    "application/merge-patch+json",
+PATCH_TYPES = (
     "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
-}
+)
 
 
 def content_type(request: web.Request) -> str:
@@ -30,35 +31,59 @@ def content_type(request: web.Request) -> str:
 
 
 async def read_bytes(request: web.Request) -> bytes:
-    """The raw body, refusing one over :data:`MAX_BODY` with 413."""
+    """The whole raw body, refusing one over :data:`MAX_BODY` with 413."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise too_large(MAX_BODY)
-    body = await request.content.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        raise too_large(MAX_BODY)
-    return body
+    chunks, total = [], 0
+    while chunk := await request.content.read(1 << 16):
+        total += len(chunk)
+        if total > MAX_BODY:
+            raise too_large(MAX_BODY)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_depth(value: Any, what: str) -> None:
+    """Refuse values nested deeper than :data:`MAX_DEPTH` (without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise bad_request(f"{what} is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def parse_json(body: bytes, what: str = "request body") -> Any:
-    """Parse JSON, with a 400 that says where it broke."""
+    """Parse JSON, with a 400 that says where it broke (or that it nests too deep)."""
     try:
-        return json.loads(body)
+        value = json.loads(body)
+    except RecursionError:
+        raise bad_request(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
     except UnicodeDecodeError as e:
         raise bad_request(f"{what} is not valid UTF-8: {e}") from e
     except json.JSONDecodeError as e:
         raise bad_request(f"{what} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    _check_depth(value, what)
+    return value
 
 
 def parse_yaml(body: bytes, what: str = "request body") -> Any:
     """Parse YAML (a superset of JSON), with a 400 that names the line."""
     try:
-        return yaml.safe_load(body)
+        value = yaml.safe_load(body)
+    except RecursionError:
+        raise bad_request(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise bad_request(f"{what} is not valid YAML: {e.problem}{where}") from e
     except yaml.YAMLError as e:
         raise bad_request(f"{what} is not valid YAML: {e}") from e
+    _check_depth(value, what)
+    return value
 
 
 def decode_object(body: bytes, media_type: str) -> dict[str, Any]:
@@ -76,7 +101,21 @@ def decode_object(body: bytes, media_type: str) -> dict[str, Any]:
         raise unsupported_media_type(media_type)
     if not isinstance(obj, dict):
         raise bad_request(f"the request body must be an object, not {type(obj).__name__}")
+    _drop_nulls(obj)
     return obj
+
+
+def _drop_nulls(obj: dict[str, Any]) -> None:
+    """Remove null members, as decoding into typed structs does (``annotations: null`` is no annotations)."""
+    stack: list[Any] = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in [k for k, v in item.items() if v is None]:
+                del item[key]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 async def read_object(request: web.Request) -> dict[str, Any]:

@@ -208,8 +208,8 @@ class ResourceHandlers:
         if media not in bodies.PATCH_TYPES:
             raise ApiError(
                 415,
-                f'the media type "{media}" is not a patch type: use one of '
-                f"{', '.join(sorted(bodies.PATCH_TYPES))}",
+                "the body of the request was in an unknown format - accepted media types include: "
+                + ", ".join(bodies.PATCH_TYPES),
                 "UnsupportedMediaType",
             )
         raw = await bodies.read_bytes(request)
@@ -228,7 +228,7 @@ class ResourceHandlers:
             ):
                 applied.setdefault("metadata", {}).setdefault("name", target.name)
                 created = self.registry.create(
-                    rt, target.namespace, applied, manager=manager, dry_run=dry_run
+                    rt, target.namespace, applied, manager=manager, dry_run=dry_run, operation="Apply"
                 )
                 return json_response(created, 201, warnings)
             applied.get("metadata", {}).pop("resourceVersion", None)
@@ -241,10 +241,11 @@ class ResourceHandlers:
 
             operation = "Apply"
         else:
+            parsed = bodies.parse_json(raw, "the patch")
 
             def change(draft: dict[str, Any]) -> dict[str, Any]:
                 try:
-                    result = patch.apply_patch(draft, raw, media, rt.kind)
+                    result = patch.apply_parsed(draft, parsed, media, rt.kind)
                 except patch.PatchError as e:
                     raise ApiError(e.code, str(e)) from e
                 warnings.extend(validation.check_fields(rt, result, mode))
@@ -360,7 +361,7 @@ class ResourceHandlers:
             raw = await bodies.read_bytes(request)
             current = self._scale_of(self.registry.get(rt, target.namespace, target.name))
             try:
-                scale = patch.apply_patch(current, raw, media, "Scale")
+                scale = patch.apply_parsed(current, bodies.parse_json(raw, "the patch"), media, "Scale")
             except patch.PatchError as e:
                 raise ApiError(e.code, str(e)) from e
         else:

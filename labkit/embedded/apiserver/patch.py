@@ -515,6 +515,16 @@ def apply_patch(original: dict[str, Any], body: bytes, content_type: str, kind: 
     :class:`PatchError` with code 415; a body that is not JSON, 400.
     """
     media_type = content_type.split(";", 1)[0].strip().lower()
+    _applier(media_type)
+    return apply_parsed(original, _parse_json(body, media_type), media_type, kind)
+
+
+def apply_parsed(original: dict[str, Any], patch: Any, content_type: str, kind: str) -> dict[str, Any]:
+    """Like :func:`apply_patch`, for a body the caller has parsed already."""
+    return _applier(content_type.split(";", 1)[0].strip().lower())(original, patch, kind)
+
+
+def _applier(media_type: str) -> Any:
     applier = _APPLIERS.get(media_type)
     if applier is None:
         accepted = ", ".join(_APPLIERS)
@@ -522,4 +532,4 @@ def apply_patch(original: dict[str, Any], body: bytes, content_type: str, kind: 
             f"the body of the request was in an unknown format - accepted media types include: {accepted}",
             415,
         )
-    return applier(original, _parse_json(body, media_type), kind)
+    return applier

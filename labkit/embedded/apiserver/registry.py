@@ -90,7 +90,12 @@ class Registry:
             meta.pop("namespace", None)
 
     def prepare_create(
-        self, rt: ResourceType, namespace: str | None, obj: dict[str, Any], manager: str = ""
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        manager: str = "",
+        operation: str = "Update",
     ) -> dict[str, Any]:
         """Turn a client's object into the one to store (system fields, defaults), validated."""
         self.check_type(rt, obj)
@@ -107,7 +112,7 @@ class Registry:
         else:
             meta.pop("generation", None)
         if manager:
-            meta["managedFields"] = [_managed(manager, "Update", rt)]
+            meta["managedFields"] = [_managed(manager, operation, rt)]
         defaults.apply_defaults(rt, obj)
         validation.validate(rt, obj)
         if rt.namespaced:
@@ -135,9 +140,11 @@ class Registry:
         *,
         manager: str = "",
         dry_run: bool = False,
+        operation: str = "Update",
     ) -> dict[str, Any]:
-        """Create an object; 409 AlreadyExists, 422 Invalid, 404 for a missing namespace."""
-        obj = self.prepare_create(rt, namespace, obj, manager)
+        """Create an object; 409 AlreadyExists, 422 Invalid, 404 for a missing namespace.
+        ``operation`` is what managedFields records: Update, or Apply for server-side apply."""
+        obj = self.prepare_create(rt, namespace, obj, manager, operation)
         if dry_run:
             return obj
         try:

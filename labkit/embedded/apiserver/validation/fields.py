@@ -81,6 +81,7 @@ class _Scan:
 
     unknown: list[str] = field(default_factory=list)
     decode_error: str | None = None
+    prune: bool = False  # remove unknown fields, as decoding into typed structs does
 
     def walk(self, value: Any, kind: str, path: str, owner: str = "") -> None:
         list_of, dict_of = _LIST.match(kind), _DICT.match(kind)
@@ -105,11 +106,13 @@ class _Scan:
         fields = _model_fields(model)
         if fields is None:
             return
-        for key, item in value.items():
+        for key, item in list(value.items()):
             child = f"{path}.{key}" if path else key
             if key not in fields:
                 if len(self.unknown) < MAX_STRICT_ERRORS and child not in self.unknown:
                     self.unknown.append(child)
+                if self.prune:
+                    del value[key]
                 continue
             if (model, key) in _QUANTITY_FIELDS:
                 self._quantities(item)
@@ -182,8 +185,8 @@ def _go_type(kind: str) -> str:
     return scalar.get(kind, _go_name(kind))
 
 
-def _scan(model: str | None, obj: Obj) -> _Scan:
-    scan = _Scan()
+def _scan(model: str | None, obj: Obj, prune: bool = False) -> _Scan:
+    scan = _Scan(prune=prune)
     if model is not None:
         scan.walk(obj, model, "")
     return scan
@@ -196,13 +199,14 @@ def unknown_fields(obj: Obj) -> list[str]:
 
 def check_fields(rt: ResourceType, obj: Obj, field_validation: str) -> list[str]:
     """Decode-time checks: raise 400 for undecodable values and (``Strict``) unknown fields;
-    return ``Warning`` texts for unknown fields with ``Warn``; nothing with ``Ignore`` or ``""``."""
+    return ``Warning`` texts for unknown fields with ``Warn``; nothing with ``Ignore`` or ``""``.
+    Unknown fields are removed from ``obj`` (when not refused), as kube-apiserver drops them."""
     mode = field_validation.lower()
     if mode not in ("strict", "warn", "ignore", ""):
         raise bad_request(
             f'fieldValidation must be one of "Ignore", "Warn" or "Strict", not "{field_validation}"'
         )
-    scan = _scan(_MODEL_NAMES.get(rt.kind, f"{rt.version.capitalize()}{rt.kind}"), obj)
+    scan = _scan(_MODEL_NAMES.get(rt.kind, f"{rt.version.capitalize()}{rt.kind}"), obj, prune=True)
     prefix = f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
     if scan.decode_error:
         raise bad_request(prefix + scan.decode_error)
