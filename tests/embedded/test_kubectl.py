@@ -8,7 +8,6 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.conftest import KUBECTLS, Cluster
