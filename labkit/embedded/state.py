@@ -11,7 +11,7 @@ import json
 import os
 import re
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
@@ -26,11 +26,21 @@ def labkit_home() -> Path:
 
 @dataclass
 class ClusterConfig:
-    """What a cluster is configured to be."""
+    """What a cluster is configured to be (saved in ``cluster.json``).
+
+    The timings default to values that let a learner see effects in seconds; upstream's are
+    in the comments.
+    """
 
     name: str
     nodes: int = 3
     port: int = 0
+    backoff_base: float = 10.0  # first crash-loop back-off, doubling (kubelet: 10 s)
+    backoff_max: float = 300.0  # back-off cap (kubelet: 300 s)
+    eviction_delay: int = 5  # tolerationSeconds for not-ready/unreachable nodes (admission: 300 s)
+    node_grace: float = 2.0  # a stopped node's kubelet is missed this long before NotReady (40 s)
+    runtime: str = "process"  # how containers run by default: "process" or "simulated"
+    seed: int | None = None  # makes generated names and balancing repeatable
 
 
 class ClusterDir:
@@ -66,6 +76,11 @@ class ClusterDir:
         return self.path / "daemon.pid"
 
     @property
+    def pods_dir(self) -> Path:
+        """Where kubelets keep pod logs and working directories."""
+        return self.path / "pods"
+
+    @property
     def config_file(self) -> Path:
         """``cluster.json``."""
         return self.path / "cluster.json"
@@ -78,7 +93,9 @@ class ClusterDir:
         """The saved configuration (defaults for a new cluster)."""
         if not self.config_file.exists():
             return ClusterConfig(self.name)
-        return ClusterConfig(**json.loads(self.config_file.read_text()))
+        saved = json.loads(self.config_file.read_text())
+        known = {f.name for f in fields(ClusterConfig)}
+        return ClusterConfig(**{k: v for k, v in saved.items() if k in known})
 
     def save(self, config: ClusterConfig) -> None:
         """Save the configuration."""

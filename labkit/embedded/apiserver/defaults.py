@@ -25,8 +25,15 @@ CLIENT_IP_TIMEOUT_SECONDS = 10800
 VOLUME_DEFAULT_MODE = 0o644  # 420, as the API shows it
 
 
-def apply_defaults(rt: ResourceType, obj: Obj) -> None:
-    """Fill in what kube-apiserver defaults for an object of this kind (in place, idempotent)."""
+def apply_defaults(
+    rt: ResourceType, obj: Obj, *, toleration_seconds: int = DEFAULT_TOLERATION_SECONDS
+) -> None:
+    """Fill in what kube-apiserver defaults for an object of this kind (in place, idempotent).
+    ``toleration_seconds`` is what DefaultTolerationSeconds admission gives pods for not-ready
+    and unreachable nodes (a cluster setting; upstream's default is 300)."""
+    if rt.kind == "Pod":
+        _pod(obj, toleration_seconds)
+        return
     handler = _BY_KIND.get(rt.kind)
     if handler is not None:
         handler(obj)
@@ -77,7 +84,7 @@ def default_pod_spec(spec: Obj) -> None:
         _volume(volume)
 
 
-def _pod(obj: Obj) -> None:
+def _pod(obj: Obj, toleration_seconds: int = DEFAULT_TOLERATION_SECONDS) -> None:
     """A Pod gets its spec defaulted plus what ``SetDefaults_Pod`` and admission add."""
     spec = _child(obj, "spec")
     for container in [*_items(spec, "initContainers"), *_items(spec, "containers")]:
@@ -90,7 +97,7 @@ def _pod(obj: Obj) -> None:
     # Priority admission with no PriorityClass.
     spec.setdefault("priority", 0)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    _default_tolerations(spec)
+    _default_tolerations(spec, toleration_seconds)
 
 
 def _requests_from_limits(container: Obj) -> None:
@@ -102,8 +109,8 @@ def _requests_from_limits(container: Obj) -> None:
             requests.setdefault(name, value)
 
 
-def _default_tolerations(spec: Obj) -> None:
-    """DefaultTolerationSeconds admission: tolerate not-ready and unreachable nodes for 300 s."""
+def _default_tolerations(spec: Obj, seconds: int) -> None:
+    """DefaultTolerationSeconds admission: tolerate not-ready and unreachable nodes for a while."""
     tolerations = spec.setdefault("tolerations", [])
     for taint in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
         covered = any(
@@ -117,7 +124,7 @@ def _default_tolerations(spec: Obj) -> None:
                     "key": taint,
                     "operator": "Exists",
                     "effect": "NoExecute",
-                    "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+                    "tolerationSeconds": seconds,
                 }
             )
 

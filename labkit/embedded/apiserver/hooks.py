@@ -180,6 +180,24 @@ class Hooks:
                 {"name": name, "kind": "namespaces"},
             )
 
+    def grace_period(self, rt: ResourceType, obj: dict[str, Any], options: dict[str, Any]) -> int:
+        """Seconds a deleted object gets to shut down: a pod bound to a node gets its
+        terminationGracePeriodSeconds (or the request's); everything else, and a pod never
+        scheduled, goes at once (0)."""
+        if rt.kind != "Pod" or not obj.get("spec", {}).get("nodeName"):
+            return 0
+        if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        requested = options.get("gracePeriodSeconds")
+        if requested is not None:
+            try:
+                return max(int(requested), 0)
+            except (TypeError, ValueError):
+                raise ApiError(
+                    400, f'gracePeriodSeconds must be a number of seconds, not "{requested}"', "BadRequest"
+                ) from None
+        return int(obj["spec"].get("terminationGracePeriodSeconds", 30))
+
     def delete_later(self, rt: ResourceType, obj: dict[str, Any], options: dict[str, Any]) -> bool:
         """Namespaces go Terminating first and are removed once empty."""
         if rt.kind != "Namespace":

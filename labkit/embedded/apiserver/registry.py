@@ -42,6 +42,7 @@ class Registry:
     def __init__(self, store: st.Store) -> None:
         self.store = store
         self.hooks = hooks.Hooks(self)
+        self.toleration_seconds = defaults.DEFAULT_TOLERATION_SECONDS  # the cluster may set it shorter
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -113,7 +114,7 @@ class Registry:
             meta.pop("generation", None)
         if manager:
             meta["managedFields"] = [_managed(manager, operation, rt)]
-        defaults.apply_defaults(rt, obj)
+        defaults.apply_defaults(rt, obj, toleration_seconds=self.toleration_seconds)
         validation.validate(rt, obj)
         if rt.namespaced:
             self._check_namespace(meta["namespace"])
@@ -208,7 +209,7 @@ class Registry:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
-        defaults.apply_defaults(rt, new)
+        defaults.apply_defaults(rt, new, toleration_seconds=self.toleration_seconds)
         if rt.kind in GENERATION_KINDS and new.get("spec") != old.get("spec"):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if manager:
@@ -244,8 +245,8 @@ class Registry:
         if dry_run:
             return new
         meta = new["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            return self._remove(rt, new)
+        if meta.get("deletionTimestamp") and old["metadata"].get("finalizers") and not meta.get("finalizers"):
+            return self._remove(rt, new)  # the last finalizer is gone: so is the object
         if _same(old, new):
             return old  # nothing changed: no new revision, no event
         try:
@@ -296,7 +297,9 @@ class Registry:
         dry_run: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """Delete an object. Returns the object and whether it is gone already (False while
-        finalizers or a namespace's contents keep it, with a deletionTimestamp)."""
+        finalizers, a pod's graceful shutdown or a namespace's contents keep it, with a
+        deletionTimestamp). ``propagationPolicy`` Foreground and Orphan add the finalizers the
+        garbage collector acts on; a pod on a node gets its grace period to stop."""
         options = options or {}
         obj = self.get(rt, namespace, name)
         meta = obj["metadata"]
@@ -319,12 +322,23 @@ class Registry:
         self.hooks.before_delete(rt, obj)
         if dry_run:
             return obj, True
-        if meta.get("finalizers") or self.hooks.delete_later(rt, obj, options):
-            if not meta.get("deletionTimestamp"):
-                meta["deletionTimestamp"] = rfc3339()
-                meta["deletionGracePeriodSeconds"] = int(options.get("gracePeriodSeconds", 0) or 0)
-                obj = self.store.update(rt.key, obj)
+        grace = self.hooks.grace_period(rt, obj, options)
+        if meta.get("deletionTimestamp"):
+            if grace == 0 and not meta.get("finalizers"):  # a forced delete of a terminating pod
+                return self._remove(rt, obj), True
             return obj, False
+        finalizers = list(meta.get("finalizers") or [])
+        policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else "")
+        if policy in ("Foreground", "Orphan"):
+            finalizer = "foregroundDeletion" if policy == "Foreground" else "orphan"
+            if finalizer not in finalizers:
+                finalizers.append(finalizer)
+        if finalizers or grace or self.hooks.delete_later(rt, obj, options):
+            meta["deletionTimestamp"] = rfc3339()
+            meta["deletionGracePeriodSeconds"] = grace or 0
+            if finalizers:
+                meta["finalizers"] = finalizers
+            return self.store.update(rt.key, obj), False
         return self._remove(rt, obj), True
 
     def _remove(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
@@ -335,11 +349,16 @@ class Registry:
             raise not_found(rt, meta["name"]) from None
         return gone
 
-    def finish_deletion(self, rt: ResourceType, namespace: str | None, name: str) -> None:
-        """Remove an object whose deletion was pending (its namespace is empty now)."""
+    def finish_deletion(self, rt: ResourceType, namespace: str | None, name: str) -> bool:
+        """Remove an object whose deletion was pending (a pod's containers stopped, a namespace
+        emptied), unless finalizers still hold it. True if it is gone."""
         obj = self.store.find(rt.key, namespace or "", name)
-        if obj is not None:
-            self._remove(rt, obj)
+        if obj is None:
+            return True
+        if not obj["metadata"].get("deletionTimestamp") or obj["metadata"].get("finalizers"):
+            return False
+        self._remove(rt, obj)
+        return True
 
 
 def _managed(manager: str, operation: str, rt: ResourceType) -> dict[str, Any]:
