@@ -245,7 +245,12 @@ class Registry:
         if dry_run:
             return new
         meta = new["metadata"]
-        if meta.get("deletionTimestamp") and old["metadata"].get("finalizers") and not meta.get("finalizers"):
+        if (
+            meta.get("deletionTimestamp")
+            and old["metadata"].get("finalizers")
+            and not meta.get("finalizers")
+            and not meta.get("deletionGracePeriodSeconds")  # a pod still stopping: its kubelet finishes
+        ):
             return self._remove(rt, new)  # the last finalizer is gone: so is the object
         if _same(old, new):
             return old  # nothing changed: no new revision, no event
@@ -351,11 +356,19 @@ class Registry:
 
     def finish_deletion(self, rt: ResourceType, namespace: str | None, name: str) -> bool:
         """Remove an object whose deletion was pending (a pod's containers stopped, a namespace
-        emptied), unless finalizers still hold it. True if it is gone."""
+        emptied). If finalizers still hold it, only record that its shutdown is over (grace 0),
+        so that removing the last finalizer removes it. True if it is gone."""
         obj = self.store.find(rt.key, namespace or "", name)
         if obj is None:
             return True
-        if not obj["metadata"].get("deletionTimestamp") or obj["metadata"].get("finalizers"):
+        meta = obj["metadata"]
+        if not meta.get("deletionTimestamp"):
+            return False
+        if meta.get("finalizers"):
+            if meta.get("deletionGracePeriodSeconds"):
+                done = copy.deepcopy(obj)
+                done["metadata"]["deletionGracePeriodSeconds"] = 0
+                self.store.update(rt.key, done)
             return False
         self._remove(rt, obj)
         return True
