@@ -18,6 +18,7 @@ examples:
   kubectl get nodes
   labkit cluster down               stop it; objects are kept for the next up
   labkit cluster down --delete      stop it and delete its state
+  labkit node stop labkit-worker    power a node off and watch its pods move
 
 State lives under $LABKIT_HOME (default ~/.labkit).
 """
@@ -42,7 +43,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     verb = "Starting" if before.state == "stopped" else "Creating"
     print(f'{verb} cluster "{cluster.name}" ...', flush=True)
     start = time.monotonic()
-    cluster.up(args.nodes, timeout=args.timeout)
+    cluster.up(
+        args.nodes,
+        timeout=args.timeout,
+        backoff_base=args.backoff_base,
+        eviction_delay=args.eviction_delay,
+        runtime=args.runtime,
+    )
     status = cluster.status()
     print(f"✓ API server on {status.server} ({time.monotonic() - start:.1f} s)")
     print(f"✓ {len(status.nodes)} nodes: {', '.join(status.nodes)}")
@@ -124,6 +131,30 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    """``labkit node stop|start NODE``."""
+    cluster = _cluster(args)
+    on = args.verb == "start"
+    cluster.set_node_power(args.node, on)
+    if on:
+        print(f'Node "{args.node}" is running again and Ready; the scheduler can place pods on it.')
+    else:
+        delay = cluster.dir.load().eviction_delay
+        print(
+            f'Node "{args.node}" is stopped: its containers are gone. It turns NotReady in a few seconds, '
+            f"and its pods are evicted {delay} s later and replaced on other nodes.\n"
+            f"Watch it: kubectl get pods -o wide -w    Start it again: labkit node start {args.node}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``labkit`` command."""
     parser = argparse.ArgumentParser(
@@ -151,6 +182,26 @@ def build_parser() -> argparse.ArgumentParser:
     up = verb("up", "start a cluster (create it on first use); returns once the API answers", cmd_up)
     up.add_argument("--nodes", type=int, default=None, help="number of nodes (default: 3, or as before)")
     up.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the API (default: 30)")
+    up.add_argument(
+        "--backoff-base",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="first crash-loop back-off, doubling up to 300 s (default: 10, as kubelet)",
+    )
+    up.add_argument(
+        "--eviction-delay",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="how long pods stay on a NotReady node before eviction (default: 5; upstream 300)",
+    )
+    up.add_argument(
+        "--runtime",
+        choices=("process", "simulated"),
+        default=None,
+        help="run containers as local processes (default) or only simulate them (for scale)",
+    )
     down = verb("down", "stop a cluster, keeping its objects", cmd_down)
     down.add_argument(
         "--delete", action="store_true", help="also delete its state (objects, kubeconfig, logs)"
@@ -160,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--path", action="store_true", help="print the file's path instead of its content")
     lst = verbs.add_parser("list", help="list the clusters that have state", description="list clusters")
     lst.set_defaults(func=cmd_list)
+
+    node = sub.add_parser("node", help="stop and start nodes of an embedded cluster")
+    node_verbs = node.add_subparsers(dest="verb", metavar="VERB")
+    for name, text in (
+        ("stop", "power a node off: its containers die and its pods move to other nodes"),
+        ("start", "power a stopped node on again; returns once it is Ready"),
+    ):
+        p = node_verbs.add_parser(name, help=text, description=text)
+        p.add_argument("node", help="node name, e.g. labkit-worker")
+        p.add_argument("--name", default=DEFAULT_NAME, help=f"cluster name (default: {DEFAULT_NAME})")
+        p.set_defaults(func=cmd_node)
     return parser
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labkit.embedded.nodes import POWER_ANNOTATION
 from labkit.embedded.state import ClusterDir, labkit_home
 from labkit.errors import ClusterError, UsageError
 
@@ -72,16 +73,36 @@ class EmbeddedCluster:
                 return None
         return pid
 
-    def request(self, path: str, timeout: float = 5.0) -> Any:
-        """GET a JSON document from the running cluster's API."""
+    def request(
+        self,
+        path: str,
+        timeout: float = 5.0,
+        *,
+        method: str = "GET",
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """Send a request to the running cluster's API; the JSON answer. An API error becomes a
+        ClusterError carrying the server's message."""
         server = self.dir.server()
         if server is None:
             raise ClusterError(f'cluster "{self.name}" has no kubeconfig yet', "start it: labkit cluster up")
-        req = urllib.request.Request(server + path, headers={"Authorization": f"Bearer {self.dir.token()}"})
+        headers = {"Authorization": f"Bearer {self.dir.token()}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = content_type
+        req = urllib.request.Request(server + path, data=data, method=method, headers=headers)
         tls = ssl.create_default_context(cafile=str(self.dir.ca_file))
         try:
             with urllib.request.urlopen(req, timeout=timeout, context=tls) as response:
                 return json.load(response)
+        except urllib.error.HTTPError as e:
+            try:
+                message = json.load(e).get("message", str(e))
+            except ValueError:
+                message = str(e)
+            raise ClusterError(message) from e
         except (urllib.error.URLError, OSError) as e:
             raise ClusterError(
                 f'cluster "{self.name}" does not answer at {server}: {e}', f"see its log: {self.dir.log}"
@@ -116,8 +137,9 @@ class EmbeddedCluster:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def up(self, nodes: int | None = None, timeout: float = 30.0) -> bool:
-        """Start the cluster unless it runs; True if this call started it. Returns once the API answers."""
+    def up(self, nodes: int | None = None, timeout: float = 30.0, **settings: Any) -> bool:
+        """Start the cluster unless it runs; True if this call started it. Returns once the API
+        answers. ``settings`` change saved :class:`ClusterConfig` fields (backoff_base, ...)."""
         if nodes is not None and not 1 <= nodes <= 100:
             raise UsageError(f"--nodes must be between 1 and 100, not {nodes}")
         with self._lock():
@@ -126,6 +148,9 @@ class EmbeddedCluster:
             config = self.dir.load()
             if nodes is not None:
                 config.nodes = nodes
+            for key, value in settings.items():
+                if value is not None:
+                    setattr(config, key, value)
             self.dir.save(config)
             self._spawn(timeout)
             return True
@@ -188,6 +213,34 @@ class EmbeddedCluster:
         if delete and self.dir.path.exists():
             shutil.rmtree(self.dir.path)
         return pid is not None
+
+    def set_node_power(self, node: str, on: bool, timeout: float = 10.0) -> dict[str, Any]:
+        """Power a node off (its kubelet stops, its containers die) or on again; returns the Node.
+        Powering on waits until the node reports Ready."""
+        if self.running_pid() is None:
+            raise ClusterError(f'cluster "{self.name}" is not running', "start it: labkit cluster up")
+        names = [n["metadata"]["name"] for n in self.request("/api/v1/nodes").get("items", [])]
+        if node not in names:
+            raise UsageError(f'cluster "{self.name}" has no node "{node}"', f"its nodes: {', '.join(names)}")
+        patch = {"metadata": {"annotations": {POWER_ANNOTATION: None if on else "off"}}}
+        obj = self.request(
+            f"/api/v1/nodes/{node}", method="PATCH", body=patch, content_type="application/merge-patch+json"
+        )
+        deadline = time.monotonic() + timeout
+        while on and not _ready(obj):
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f'node "{node}" did not report Ready within {timeout:.0f} s',
+                    f"see the cluster log: {self.dir.log}",
+                )
+            time.sleep(0.05)
+            obj = self.request(f"/api/v1/nodes/{node}")
+        return obj
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    conditions = node.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def list_clusters(home: Path | None = None) -> list[str]:

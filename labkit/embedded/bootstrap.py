@@ -23,7 +23,8 @@ SERVICES = lookup("", "v1", "services")
 
 
 def bootstrap(registry: Registry, cluster: str, node_count: int) -> None:
-    """Bring the system objects and the nodes to what the configuration says."""
+    """Bring the system objects and the nodes to what the configuration says. Existing nodes
+    are left to their kubelets, which report their status once they run."""
     assert NAMESPACES and NODES and LEASES and SERVICES
     store = registry.store
     for name in SYSTEM_NAMESPACES:
@@ -61,20 +62,7 @@ def bootstrap(registry: Registry, cluster: str, node_count: int) -> None:
             EventRecorder(registry, "node-controller").record(
                 node, "Normal", "RegisteredNode", f"Node {name} event: Registered Node {name} in Controller"
             )
-        else:
-            mark_ready(registry, name)
         _renew_lease(registry, name)
-
-
-def mark_ready(registry: Registry, name: str, ready: bool = True) -> dict[str, Any]:
-    """Report a node Ready (or not), as its kubelet's status update would."""
-    assert NODES
-    conditions = node_objects.ready_conditions(ready)
-
-    def change(node: dict[str, Any]) -> None:
-        node.setdefault("status", {})["conditions"] = conditions
-
-    return registry.mutate(NODES, None, name, change, subresource="status", manager="kubelet")
 
 
 def _renew_lease(registry: Registry, node: str) -> None:

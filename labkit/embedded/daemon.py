@@ -14,6 +14,7 @@ import asyncio
 import errno
 import logging
 import os
+import random
 import signal
 import ssl
 import sys
@@ -26,6 +27,10 @@ from labkit.embedded.apiserver.app import build_app
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.certs import ensure_certs
+from labkit.embedded.context import ClusterContext
+from labkit.embedded.images import builtin_images
+from labkit.embedded.manager import ClusterManager
+from labkit.embedded.podlogs import PodLogs
 from labkit.embedded.state import ClusterDir
 from labkit.embedded.store import Store
 
@@ -54,8 +59,11 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     config = cluster.load()
     store = Store(cluster.db)
     registry = Registry(store)
+    registry.toleration_seconds = config.eviction_delay
     bootstrap(registry, cluster.name, config.nodes)
-    app = build_app(registry, cluster.token())
+    ctx = ClusterContext(registry, config, cluster, random.Random(config.seed))
+    manager = ClusterManager(ctx, builtin_images())
+    app = build_app(registry, cluster.token(), logs=PodLogs(cluster.pods_dir))
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     _, cert, key = ensure_certs(cluster.path)
@@ -66,6 +74,7 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     cluster.save(config)
     cluster.write_kubeconfig(port)
     cluster.pid_file.write_text(f"{os.getpid()}\n")
+    await manager.start()
     log.info("cluster %s serving on https://127.0.0.1:%d with %d nodes", cluster.name, port, config.nodes)
     if ready_fd is not None:
         os.write(ready_fd, f"ready {port}\n".encode())
@@ -79,6 +88,7 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
         await stop.wait()
     finally:
         log.info("stopping")
+        await manager.shutdown()
         store.end_watches()
         await runner.cleanup()
         store.close()

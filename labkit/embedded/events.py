@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import time
 from typing import Any
 
 from labkit.embedded.apiserver.registry import Registry
@@ -17,11 +17,19 @@ assert EVENTS is not None
 class EventRecorder:
     """Writes Events about objects; a repeat of the same reason and message bumps ``count``."""
 
+    _last_stamp = 0  # strictly increasing across recorders, so no two events share a name
+
     def __init__(self, registry: Registry, component: str, host: str = "") -> None:
         self.registry = registry
         self.component = component
         self.host = host
         self._seen: dict[tuple[str, str, str], str] = {}
+
+    @staticmethod
+    def _stamp() -> int:
+        stamp = max(time.time_ns(), EventRecorder._last_stamp + 1)
+        EventRecorder._last_stamp = stamp
+        return stamp
 
     def record(
         self,
@@ -61,7 +69,8 @@ class EventRecorder:
             event = {
                 "apiVersion": "v1",
                 "kind": "Event",
-                "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
+                # upstream names events <object>.<hex nanoseconds>: name order is creation order
+                "metadata": {"name": f"{meta['name']}.{self._stamp():x}", "namespace": namespace},
                 "involvedObject": {k: v for k, v in involved.items() if v is not None},
                 "type": event_type,
                 "reason": reason,

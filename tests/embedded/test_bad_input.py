@@ -22,18 +22,20 @@ from tests.conftest import Cluster, labkit, start_cluster
 from tests.embedded.support import assert_response, config_map, deployment
 
 MIB = 1024 * 1024
+SECRET = {"metadata": {"name": "keep"}, "type": "Opaque", "data": {"token": "c2VjcmV0"}}
 UNKNOWN_FORMAT = "the body of the request was in an unknown format - accepted media types include: "
 
 
 @pytest.fixture(scope="module")
 def control(cluster: Cluster) -> Iterator[list[dict[str, Any]]]:
-    """Objects created before any bad input, in a namespace no test here writes to."""
+    """Objects created before any bad input, in a namespace no test here writes to. They are of
+    kinds no controller changes, so any difference afterwards is damage."""
     ns = f"control-{uuid.uuid4().hex[:6]}"
     assert cluster.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})[0] == 201
     made = []
     for path, body in (
         (f"/api/v1/namespaces/{ns}/configmaps", config_map("keep", a="1")),
-        (f"/apis/apps/v1/namespaces/{ns}/deployments", deployment("keep")),
+        (f"/api/v1/namespaces/{ns}/secrets", SECRET),
     ):
         status, obj, _ = cluster.request("POST", path, body)
         assert status == 201, obj
@@ -45,7 +47,7 @@ def control(cluster: Cluster) -> Iterator[list[dict[str, Any]]]:
 def _self_path(obj: dict[str, Any]) -> str:
     meta = obj["metadata"]
     group = "api/v1" if obj["apiVersion"] == "v1" else f"apis/{obj['apiVersion']}"
-    plural = {"ConfigMap": "configmaps", "Deployment": "deployments"}[obj["kind"]]
+    plural = {"ConfigMap": "configmaps", "Secret": "secrets"}[obj["kind"]]
     return f"/{group}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
 
 
@@ -768,7 +770,7 @@ def test_fuzz_every_answer_is_a_well_formed_status_or_object(scratch: Cluster) -
     scratch.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
     control = [
         scratch.request("POST", "/api/v1/namespaces/default/configmaps", config_map("control", a="1"))[1],
-        scratch.request("POST", "/apis/apps/v1/namespaces/default/deployments", deployment("control"))[1],
+        scratch.request("POST", "/api/v1/namespaces/default/secrets", SECRET)[1],
     ]
 
     start = time.monotonic()

@@ -1042,3 +1042,10 @@ def test_null_is_fine_for_any_field() -> None:
         "spec": None,
     }
     assert check_fields(DEPLOYMENTS, obj, "Strict") == []
+
+
+def test_secret_data_strings_are_bytes_in_base64() -> None:
+    secrets = lookup("", "v1", "secrets")
+    assert secrets is not None
+    obj = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"token": "c2VjcmV0"}}
+    assert check_fields(secrets, obj, "Strict") == []

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from labkit.embedded.apiserver import discovery, openapi, routing
 from labkit.embedded.apiserver.handlers import ResourceHandlers, json_response
+from labkit.embedded.apiserver.logs import LogSource
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.status import ApiError, unauthorized
 
@@ -38,10 +39,9 @@ def _error(e: ApiError) -> web.Response:
     )
 
 
-def build_app(
-    registry: Registry, token: str, extra_routes: list[web.RouteDef] | None = None
-) -> web.Application:
-    """The API server application for a store, guarded by a bearer token."""
+def build_app(registry: Registry, token: str, logs: LogSource | None = None) -> web.Application:
+    """The API server application for a store, guarded by a bearer token; ``logs`` serves
+    ``kubectl logs``."""
     expected = f"Bearer {token}".encode()
 
     @web.middleware
@@ -60,7 +60,7 @@ def build_app(
             log.exception("internal error on %s %s", request.method, request.path_qs)
             return _error(ApiError(500, f"Internal error occurred: {type(e).__name__}: {e}", "InternalError"))
 
-    resources = ResourceHandlers(registry)
+    resources = ResourceHandlers(registry, logs)
     app = web.Application(middlewares=[guard], client_max_size=16 * 1024 * 1024)
     app["registry"] = registry
 
@@ -122,8 +122,6 @@ def build_app(
     for prefix in ("/api", "/apis"):
         app.router.add_route("*", prefix, api)
         app.router.add_route("*", prefix + "/{rest:.*}", api)
-    if extra_routes:
-        app.router.add_routes(extra_routes)
     app.router.add_route("*", "/{rest:.*}", not_found)
     return app
 

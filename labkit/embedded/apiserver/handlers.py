@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from labkit.embedded.apiserver import bodies, patch, routing, selectors, tables, validation, watch
+from labkit.embedded.apiserver.logs import LogHandler, LogSource
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed
 from labkit.embedded.resources import ResourceType
@@ -62,9 +63,10 @@ def _dry_run(request: web.Request) -> bool:
 class ResourceHandlers:
     """The handlers of ``/api/v1/...`` and ``/apis/<group>/<version>/...``."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, logs: LogSource | None = None) -> None:
         self.registry = registry
         self.subresources: dict[str, Callable[[web.Request, routing.Target], Any]] = {
+            "log": LogHandler(registry, logs).handle,
             "status": self._status,
             "scale": self._scale,
             "binding": self._binding,

@@ -28,7 +28,7 @@ _QUANTITY_FIELDS = {
     ("V1ResourceFieldSelector", "divisor"),
 }
 _BYTES_FIELDS = {("V1Secret", "data"), ("V1ConfigMap", "binaryData")}
-_SCALARS = {"str", "int", "float", "bool", "datetime", "date", "object", "bytearray"}
+_SCALARS = {"str", "int", "float", "bool", "datetime", "date", "object", "bytearray", "bytes"}
 _LIST = re.compile(r"^(?:List\[|list\[)(.*)\]$")
 _DICT = re.compile(r"^(?:Dict\[str, *|dict\(str, *)(.*)[\])]$")
 _MODEL_NAMES = {"Event": "CoreV1Event"}
@@ -143,7 +143,7 @@ def _fits(value: Any, kind: str, is_list: bool, is_dict: bool) -> bool:
         return isinstance(value, list)
     if is_dict:
         return isinstance(value, dict)
-    if kind in ("str", "datetime", "date", "bytearray"):
+    if kind in ("str", "datetime", "date", "bytearray", "bytes"):
         return isinstance(value, str)
     if kind == "bool":
         return isinstance(value, bool)

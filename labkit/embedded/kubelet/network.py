@@ -1,0 +1,127 @@
+"""Pod addresses: an IP per pod from its node's pod range, and a real port per container.
+
+Pods get loopback IPs from their node's ``spec.podCIDR`` (``127.244.<n>.0/24``). Processes
+cannot each own port 8080, so every container gets ``PORT``, a free port that stands for its
+first containerPort (or its image's first exposed port). The kubelet records the mapping in
+the pod's ``labkit.dev/ports`` annotation (``{"web": {"8080": 41234}}``); :func:`pod_address`
+turns any port of a pod (a number or a containerPort name) into the address to connect to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import socket
+from typing import Any
+
+from labkit.embedded.images import Image
+
+PORTS_ANNOTATION = "labkit.dev/ports"
+CONNECT_HOST = "127.0.0.1"  # pod processes listen on all addresses or on loopback
+
+
+class PoolExhaustedError(Exception):
+    """Every address of the node's pod range is in use."""
+
+
+class IpPool:
+    """The free addresses of one pod range, handed out in turn (as host-local IPAM does), so
+    that an address just released is not given out again at once."""
+
+    def __init__(self, cidr: str) -> None:
+        network = ipaddress.ip_network(cidr, strict=False)
+        self.hosts = [str(a) for a in network.hosts()][1:]  # .1 is the gateway's
+        self.used: set[str] = set()
+        self._next = 0
+
+    def contains(self, ip: str) -> bool:
+        """Whether ``ip`` belongs to this range."""
+        return ip in self.hosts
+
+    def take(self, wanted: str | None = None) -> str:
+        """``wanted`` if it is in the range and free, else the next free address."""
+        if wanted and wanted in self.hosts and wanted not in self.used:
+            self.used.add(wanted)
+            return wanted
+        for step in range(len(self.hosts)):
+            candidate = self.hosts[(self._next + step) % len(self.hosts)]
+            if candidate not in self.used:
+                self._next = (self._next + step + 1) % len(self.hosts)
+                self.used.add(candidate)
+                return candidate
+        raise PoolExhaustedError(
+            f"failed to allocate for range 0: no IP addresses available in range set: "
+            f"{self.hosts[0]}-{self.hosts[-1]}"
+        )
+
+    def release(self, ip: str) -> None:
+        """Give an address back."""
+        self.used.discard(ip)
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on, on any address."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def port_available(port: int) -> bool:
+    """Whether ``port`` can be listened on, on all addresses (connections of an earlier
+    listener that linger in TIME_WAIT do not count, as servers set SO_REUSEADDR)."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return False
+        return True
+
+
+def first_port(container: dict[str, Any], image: Image | None) -> int | None:
+    """The port that ``PORT`` stands for: the first containerPort, else the image's first."""
+    for port in container.get("ports") or []:
+        if port.get("containerPort"):
+            return int(port["containerPort"])
+    if image is not None and image.config.exposed_ports:
+        return image.config.exposed_ports[0]
+    return None
+
+
+def pod_ports(pod: dict[str, Any]) -> dict[str, dict[int, int]]:
+    """The recorded mapping: container name → {containerPort: real port}."""
+    text = (pod.get("metadata", {}).get("annotations") or {}).get(PORTS_ANNOTATION)
+    if not text:
+        return {}
+    try:
+        raw = json.loads(text)
+        return {name: {int(k): int(v) for k, v in ports.items()} for name, ports in raw.items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def encode_ports(ports: dict[str, dict[int, int]]) -> str:
+    """The annotation text for a mapping."""
+    return json.dumps({name: {str(k): v for k, v in p.items()} for name, p in ports.items()}, sort_keys=True)
+
+
+def pod_address(pod: dict[str, Any], port: int | str) -> tuple[str, int] | None:
+    """Where to connect to reach ``port`` of a pod: a containerPort number or name (as a
+    Service's targetPort gives it). A port that a container's ``PORT`` stands for goes to that
+    real port; any other number is used as is. None for a name no container declares."""
+    containers = pod.get("spec", {}).get("containers") or []
+    number: int | None = None
+    if isinstance(port, str) and not port.isdigit():
+        for container in containers:
+            for p in container.get("ports") or []:
+                if p.get("name") == port:
+                    number = int(p["containerPort"])
+        if number is None:
+            return None
+    else:
+        number = int(port)
+    for mapping in pod_ports(pod).values():
+        if number in mapping:
+            return CONNECT_HOST, mapping[number]
+    return CONNECT_HOST, number
