@@ -24,6 +24,12 @@ BENCHMARKS = {
     "latency": ("bench_latency.py", 600, ["--count", "100"]),
     "list": ("bench_list.py", 300, ["--pods", "200", "--lists", "5", "--kubectl-runs", "1"]),
     "watch": ("bench_watch.py", 120, ["--watchers", "10", "--objects", "100"]),
+    "build": ("bench_build.py", 300, ["--first", "2", "--rebuilds", "5", "--cli", "1"]),
+    "pods": (
+        "bench_pods.py",
+        900,
+        ["--pods", "10", "--replicas", "10", "--rounds", "1", "--echo-pods", "5", "--scale-pods", "200"],
+    ),
 }
 # seconds beyond a benchmark's own limit for starting and deleting its clusters
 MARGIN = 120

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
+from pathlib import Path
 
 from labkit import __version__
 from labkit.clusters.embedded import DEFAULT_NAME, EmbeddedCluster, list_clusters
-from labkit.errors import LabError
+from labkit.errors import LabError, UsageError
+from labkit.images import local as images
+from labkit.images.models import BuildStep
 
 EPILOG = """\
 examples:
@@ -19,6 +24,8 @@ examples:
   labkit cluster down               stop it; objects are kept for the next up
   labkit cluster down --delete      stop it and delete its state
   labkit node stop labkit-worker    power a node off and watch its pods move
+  labkit build -t posts:1.0 .       build an image from ./Dockerfile (no Docker needed)
+  labkit image ls                   the images labkit built
 
 State lives under $LABKIT_HOME (default ~/.labkit).
 """
@@ -155,6 +162,146 @@ def cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_step(step: BuildStep) -> None:
+    """One line of build progress, in BuildKit's plain style."""
+    head = f"#{step.number} [{step.stage} {step.number}/{step.total}]"
+    if step.state == "start":
+        print(f"{head} {step.instruction}", flush=True)
+    elif step.state == "cached":
+        print(f"{head} {step.instruction}\n#{step.number} CACHED", flush=True)
+    elif step.state == "output":
+        print(f"#{step.number} {step.output}", flush=True)
+    elif step.state == "done":
+        print(f"#{step.number} DONE {step.seconds:.1f}s", flush=True)
+    else:
+        print(f"#{step.number} ERROR (line {step.line})", flush=True)
+
+
+def _build_args(pairs: list[str]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, eq, value = pair.partition("=")
+        if not name:
+            raise UsageError(f"--build-arg {pair!r} has no name", "write --build-arg NAME=value")
+        found[name] = value if eq else os.environ.get(name, "")
+    return found
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """``labkit build``: build an image with labkit's own builder, showing each step."""
+    from labkit.images.embedded_builder import build
+
+    result = build(
+        Path(args.context),
+        args.tag,
+        dockerfile=args.file,
+        build_args=_build_args(args.build_arg),
+        target=args.target,
+        no_cache=args.no_cache,
+        progress=None if args.quiet else _print_step,
+    )
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    cached = "all cached" if result.all_cached else f"{result.cache_hits} cached"
+    print(
+        f"Built {result.tag or result.id[7:19]} ({result.id[7:19]}, {_size(result.size)}) in "
+        f"{result.seconds:.2f} s: {result.steps} steps, {cached}"
+    )
+    return 0
+
+
+def _size(n: int) -> str:
+    """A size as Docker prints it (decimal units)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1000
+    return f"{value:.1f}GB"
+
+
+def cmd_image_ls(args: argparse.Namespace) -> int:
+    """``labkit image ls``."""
+    rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
+    for image in images.list_images():
+        for name in image.tags or ("<none>:<none>",):
+            repository, _, tag = name.rpartition(":")
+            rows.append(
+                (repository, tag, image.id[7:19], image.created[:19].replace("T", " "), _size(image.size))
+            )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        print("   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_image_inspect(args: argparse.Namespace) -> int:
+    """``labkit image inspect``: the image's config as JSON."""
+    print(json.dumps([images.inspect(ref) for ref in args.images], indent=2))
+    return 0
+
+
+def cmd_image_tag(args: argparse.Namespace) -> int:
+    """``labkit image tag SOURCE TARGET``."""
+    images.tag(args.source, args.target)
+    return 0
+
+
+def cmd_image_rm(args: argparse.Namespace) -> int:
+    """``labkit image rm``."""
+    for ref in args.images:
+        for line in images.remove(ref, args.force):
+            print(line)
+    return 0
+
+
+def cmd_image_export(args: argparse.Namespace) -> int:
+    """``labkit image export``: an OCI image layout."""
+    dest = images.export(args.image, Path(args.output), args.format)
+    print(f"Wrote {args.image} as an OCI image layout ({args.format}) to {dest}")
+    return 0
+
+
+def _add_image_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    build = sub.add_parser(
+        "build",
+        help="build an image from a Dockerfile with labkit's own builder (no Docker needed)",
+        description="Build an image into labkit's store; the embedded cluster runs it.",
+    )
+    build.add_argument("context", help="the build context folder (COPY paths are relative to it)")
+    build.add_argument("-t", "--tag", required=True, help="name:version of the image, e.g. posts:1.0")
+    build.add_argument("-f", "--file", default=None, help="the Dockerfile (default: CONTEXT/Dockerfile)")
+    build.add_argument(
+        "--build-arg", action="append", default=[], metavar="NAME=VALUE", help="set an ARG (repeatable)"
+    )
+    build.add_argument("--target", default=None, help="build this stage (default: the last)")
+    build.add_argument("--no-cache", action="store_true", help="run every step again")
+    build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
+    build.set_defaults(func=cmd_build)
+
+    image = sub.add_parser("image", help="list, inspect, tag, remove and export the images labkit built")
+    verbs = image.add_subparsers(dest="verb", metavar="VERB")
+    verbs.add_parser("ls", help="list images", description="list images").set_defaults(func=cmd_image_ls)
+    inspect = verbs.add_parser("inspect", help="show images' config as JSON", description="inspect images")
+    inspect.add_argument("images", nargs="+", metavar="IMAGE")
+    inspect.set_defaults(func=cmd_image_inspect)
+    tag = verbs.add_parser("tag", help="give an image another tag", description="tag an image")
+    tag.add_argument("source", help="an image's tag or ID")
+    tag.add_argument("target", help="the new name:version")
+    tag.set_defaults(func=cmd_image_tag)
+    rm = verbs.add_parser("rm", help="untag and delete images", description="remove images")
+    rm.add_argument("images", nargs="+", metavar="IMAGE")
+    rm.add_argument("-f", "--force", action="store_true", help="delete even with other tags or children")
+    rm.set_defaults(func=cmd_image_rm)
+    export = verbs.add_parser("export", help="write an image as an OCI image layout", description="export")
+    export.add_argument("image")
+    export.add_argument("-o", "--output", required=True, help="where to write it")
+    export.add_argument(
+        "--format", choices=("tar", "dir"), default="tar", help="a tar file (default) or a folder"
+    )
+    export.set_defaults(func=cmd_image_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``labkit`` command."""
     parser = argparse.ArgumentParser(
@@ -222,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("node", help="node name, e.g. labkit-worker")
         p.add_argument("--name", default=DEFAULT_NAME, help=f"cluster name (default: {DEFAULT_NAME})")
         p.set_defaults(func=cmd_node)
+    _add_image_commands(sub)
     return parser
 
 

@@ -2,7 +2,12 @@
 
 LabError                    anything labkit reports to a user: a message and a hint
 ├── ClusterError            an embedded cluster cannot start, stop or be reached
-└── UsageError              a command or call was given something it cannot use
+├── UsageError              a command or call was given something it cannot use
+├── BuildError              an image could not be built (Dockerfile line, step output, exit code)
+│   └── BaseImageError      the base image named by FROM is not there and cannot be pulled
+├── ImageError              an image is not in labkit's store, or cannot be tagged, removed or exported
+├── EngineError             the Docker Engine cannot be reached, or refused a request
+└── ContainerError          a container could not be started or stopped before it answered
 """
 
 from __future__ import annotations
@@ -26,3 +31,37 @@ class ClusterError(LabError):
 
 class UsageError(LabError):
     """A command or call was given something it cannot use."""
+
+
+class BuildError(LabError):
+    """An image could not be built: the Dockerfile line, what the step printed and its exit code."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        line: int | None = None,
+        output: str = "",
+        exit_code: int | None = None,
+    ) -> None:
+        super().__init__(message, hint)
+        self.line = line
+        self.output = output
+        self.exit_code = exit_code
+
+
+class BaseImageError(BuildError):
+    """The base image named by FROM is not there and cannot be pulled."""
+
+
+class ImageError(LabError):
+    """An image is not in labkit's store, or cannot be tagged, removed or exported."""
+
+
+class EngineError(LabError):
+    """The Docker Engine cannot be reached, or refused a request."""
+
+
+class ContainerError(LabError):
+    """A container could not be started, or stopped before it answered."""

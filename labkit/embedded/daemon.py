@@ -28,7 +28,9 @@ from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.certs import ensure_certs
 from labkit.embedded.context import ClusterContext
+from labkit.embedded.httpproxy import HttpProxy
 from labkit.embedded.images import builtin_images
+from labkit.embedded.imagestore import DiskImages, LayeredImages
 from labkit.embedded.manager import ClusterManager
 from labkit.embedded.podlogs import PodLogs
 from labkit.embedded.state import ClusterDir
@@ -62,8 +64,13 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     registry.toleration_seconds = config.eviction_delay
     bootstrap(registry, cluster.name, config.nodes)
     ctx = ClusterContext(registry, config, cluster, random.Random(config.seed))
-    manager = ClusterManager(ctx, builtin_images())
-    app = build_app(registry, cluster.token(), logs=PodLogs(cluster.pods_dir))
+    images = LayeredImages(DiskImages(cluster.path.parents[1]), builtin_images())
+    manager = ClusterManager(ctx, images)
+    http_proxy = HttpProxy(store, manager.router)  # how pods call Services by name
+    await http_proxy.start()
+    for kubelet in manager.kubelets.values():
+        kubelet.http_proxy = http_proxy.url_for
+    app = build_app(registry, cluster.token(), logs=PodLogs(cluster.pods_dir), router=manager.router)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     _, cert, key = ensure_certs(cluster.path)
@@ -89,6 +96,7 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     finally:
         log.info("stopping")
         await manager.shutdown()
+        await http_proxy.close()
         store.end_watches()
         await runner.cleanup()
         store.close()

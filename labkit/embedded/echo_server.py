@@ -8,7 +8,7 @@ it has served, the path and the version (``$VERSION``, which the image sets from
 ``/healthz`` and ``/readyz`` answer 200, or 500 and 503 once disabled, so probes can be
 demonstrated: ``POST /healthz/disable`` (``/enable``), ``POST /readyz/disable`` (``/enable``),
 or create the file named by ``$UNREADY_FILE`` (default ``unready`` in the working directory).
-Each request is logged as one line on stdout. SIGTERM stops it at once, with exit code 0.
+Each request is logged as one line on stdout. SIGTERM stops it after the requests in flight, with exit code 0.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ class Handler(BaseHTTPRequestHandler):
 
     server_version = "labkit-echo/1"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once on keep-alive connections
+    timeout = 5  # an idle keep-alive connection is closed, so a stopping server does not wait on it
 
     def do_GET(self) -> None:
         """Health, readiness, or the echo answer."""
@@ -112,10 +114,13 @@ def main() -> int:
     except OSError as e:
         print(f"echo: cannot listen on 0.0.0.0:{port}: {e}", file=sys.stderr, flush=True)
         return 1
-    server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    server.daemon_threads = False
+    server.block_on_close = True  # on SIGTERM, requests in flight are answered before exiting
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"echo: listening on 0.0.0.0:{port} (version {os.environ.get('VERSION', 'unknown')})", flush=True)
     server.serve_forever()
+    server.server_close()
+    print("echo: stopped", flush=True)
     return 0
 
 

@@ -6,7 +6,8 @@ image's root directory (when it has one) before the host's ``PATH``, and ``comma
 program name to the host command that stands for it (the echo server is the daemon's Python
 running :mod:`labkit.embedded.echo_server`).
 
-Until images can be built, two built-in images let pods run: ``labkit/echo`` (alias ``echo``),
+Images labkit built (:mod:`labkit.embedded.imagestore`) come first; two built-in images let
+pods run without building anything: ``labkit/echo`` (alias ``echo``),
 a small HTTP server in the spirit of podinfo, and ``busybox`` (aliases ``alpine``, ``debian``,
 ``ubuntu``), whose programs are the host's ``/bin/sh`` and friends. Any tag resolves.
 """
@@ -50,6 +51,7 @@ class Image:
     root: Path | None = None  # the image's filesystem, if it has one
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)  # program -> host command
     size: int = 0  # bytes, as the Pulled event reports it
+    local: bool = False  # built on this machine: no registry has it, so it cannot be pulled
 
     @property
     def repository(self) -> str:

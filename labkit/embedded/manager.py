@@ -1,4 +1,5 @@
-"""Runs a cluster's control loops and nodes: controllers, the scheduler and one kubelet per node.
+"""Runs a cluster's control loops and nodes: controllers, the scheduler, the Service listeners
+(:mod:`labkit.embedded.proxy`) and one kubelet per node.
 
 Every store change is handed to the controllers (which queue their own work) and, for pods
 bound to a node, to that node's kubelet. A node is stopped and started through its Node
@@ -15,12 +16,15 @@ import logging
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.base import Controller
 from labkit.embedded.controllers.deployment import DeploymentController
+from labkit.embedded.controllers.endpoints import EndpointsController
 from labkit.embedded.controllers.gc import GarbageCollector
 from labkit.embedded.controllers.nodelifecycle import NodeLifecycleController
 from labkit.embedded.controllers.replicaset import ReplicaSetController
 from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet import Kubelet
 from labkit.embedded.nodes import POWER_ANNOTATION, node_names
+from labkit.embedded.proxy import ServiceRouter
+from labkit.embedded.proxy.listeners import ServiceListeners
 from labkit.embedded.scheduler import Scheduler
 from labkit.embedded.store import Event
 
@@ -32,12 +36,15 @@ class ClusterManager:
 
     def __init__(self, ctx: ClusterContext, images: ImageStore) -> None:
         self.ctx = ctx
+        self.router = ServiceRouter(ctx.store, ctx.config)  # Service traffic: every path picks here
         self.controllers: list[Controller] = [
             DeploymentController(ctx),
             ReplicaSetController(ctx),
             Scheduler(ctx),
             GarbageCollector(ctx),
             NodeLifecycleController(ctx),
+            EndpointsController(ctx),
+            ServiceListeners(ctx, self.router),
         ]
         self.kubelets = {
             name: Kubelet(ctx, name, images) for name in node_names(ctx.state.name, ctx.config.nodes)
@@ -63,6 +70,7 @@ class ClusterManager:
         return annotations.get(POWER_ANNOTATION, "on") != "off"
 
     def _dispatch(self, event: Event) -> None:
+        self.router.notify(event)
         for controller in self.controllers:
             controller.notify(event)
         if event.key == "core/pods":

@@ -57,8 +57,10 @@ _ALL = ("all",)
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), (), ("status",)),
     ResourceType("", "v1", "Node", "nodes", False, ("no",), (), ("status",)),
-    ResourceType("", "v1", "Pod", "pods", True, ("po",), _ALL, ("status", "log", "binding", "eviction")),
-    ResourceType("", "v1", "Service", "services", True, ("svc",), _ALL, ("status",)),
+    ResourceType(
+        "", "v1", "Pod", "pods", True, ("po",), _ALL, ("status", "log", "binding", "eviction", "proxy")
+    ),
+    ResourceType("", "v1", "Service", "services", True, ("svc",), _ALL, ("status", "proxy")),
     ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     ResourceType("", "v1", "Secret", "secrets", True),

@@ -41,6 +41,7 @@ class ClusterConfig:
     node_grace: float = 2.0  # a stopped node's kubelet is missed this long before NotReady (40 s)
     runtime: str = "process"  # how containers run by default: "process" or "simulated"
     seed: int | None = None  # makes generated names and balancing repeatable
+    balancing: str = "random"  # Services' default: "random" (kube-proxy iptables) or "round-robin" (IPVS)
 
 
 class ClusterDir:

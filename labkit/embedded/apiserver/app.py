@@ -14,7 +14,9 @@ from labkit.embedded.apiserver import discovery, openapi, routing
 from labkit.embedded.apiserver.handlers import ResourceHandlers, json_response
 from labkit.embedded.apiserver.logs import LogSource
 from labkit.embedded.apiserver.registry import Registry
+from labkit.embedded.apiserver.service_proxy import TRAFFIC_PREFIX, ProxyHandler, RecordsHandler, Relay
 from labkit.embedded.apiserver.status import ApiError, unauthorized
+from labkit.embedded.proxy import ServiceRouter
 
 log = logging.getLogger("labkit.apiserver")
 
@@ -39,9 +41,12 @@ def _error(e: ApiError) -> web.Response:
     )
 
 
-def build_app(registry: Registry, token: str, logs: LogSource | None = None) -> web.Application:
+def build_app(
+    registry: Registry, token: str, logs: LogSource | None = None, router: ServiceRouter | None = None
+) -> web.Application:
     """The API server application for a store, guarded by a bearer token; ``logs`` serves
-    ``kubectl logs``."""
+    ``kubectl logs``, ``router`` the services' ``proxy`` subresource and the traffic records
+    (:mod:`~labkit.embedded.apiserver.service_proxy`)."""
     expected = f"Bearer {token}".encode()
 
     @web.middleware
@@ -60,9 +65,15 @@ def build_app(registry: Registry, token: str, logs: LogSource | None = None) -> 
             log.exception("internal error on %s %s", request.method, request.path_qs)
             return _error(ApiError(500, f"Internal error occurred: {type(e).__name__}: {e}", "InternalError"))
 
-    resources = ResourceHandlers(registry, logs)
+    relay = Relay()
+    resources = ResourceHandlers(registry, logs, ProxyHandler(registry.store, router, relay))
+    records = RecordsHandler(registry.store, router)
     app = web.Application(middlewares=[guard], client_max_size=16 * 1024 * 1024)
-    app["registry"] = registry
+
+    async def close_relay(_app: web.Application) -> None:
+        await relay.close()
+
+    app.on_cleanup.append(close_relay)
 
     async def version(request: web.Request) -> web.Response:
         return json_response(KUBERNETES_VERSION)
@@ -119,6 +130,8 @@ def build_app(registry: Registry, token: str, logs: LogSource | None = None) -> 
     app.router.add_get("/openapi/v3", openapi_v3)
     app.router.add_get("/openapi/v3/{rest:.*}", openapi_v3)
     app.router.add_get("/openapi/v2", not_found)
+    records_path = TRAFFIC_PREFIX + "/namespaces/{namespace}/services/{name}/records"
+    app.router.add_route("*", records_path, records.handle)
     for prefix in ("/api", "/apis"):
         app.router.add_route("*", prefix, api)
         app.router.add_route("*", prefix + "/{rest:.*}", api)

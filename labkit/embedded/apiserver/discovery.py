@@ -20,6 +20,7 @@ _SUB_VERBS = {
     "log": ["get"],
     "binding": ["create"],
     "eviction": ["create"],
+    "proxy": ["create", "delete", "get", "patch", "update"],
 }
 
 
@@ -34,6 +35,8 @@ def wants_aggregated(accept: str) -> str | None:
 def _sub_kind(rt: ResourceType, sub: str) -> tuple[str, str, str]:
     if sub == "status":
         return rt.group, rt.version, rt.kind
+    if sub == "proxy":  # PodProxyOptions, ServiceProxyOptions
+        return rt.group, rt.version, f"{rt.kind}ProxyOptions"
     return SUBRESOURCE_KINDS[sub]
 
 

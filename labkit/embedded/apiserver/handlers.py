@@ -11,6 +11,7 @@ from aiohttp import web
 from labkit.embedded.apiserver import bodies, patch, routing, selectors, tables, validation, watch
 from labkit.embedded.apiserver.logs import LogHandler, LogSource
 from labkit.embedded.apiserver.registry import Registry
+from labkit.embedded.apiserver.service_proxy import ProxyHandler
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed
 from labkit.embedded.resources import ResourceType
 
@@ -63,7 +64,9 @@ def _dry_run(request: web.Request) -> bool:
 class ResourceHandlers:
     """The handlers of ``/api/v1/...`` and ``/apis/<group>/<version>/...``."""
 
-    def __init__(self, registry: Registry, logs: LogSource | None = None) -> None:
+    def __init__(
+        self, registry: Registry, logs: LogSource | None = None, proxy: ProxyHandler | None = None
+    ) -> None:
         self.registry = registry
         self.subresources: dict[str, Callable[[web.Request, routing.Target], Any]] = {
             "log": LogHandler(registry, logs).handle,
@@ -72,6 +75,8 @@ class ResourceHandlers:
             "binding": self._binding,
             "eviction": self._eviction,
         }
+        if proxy is not None:
+            self.subresources["proxy"] = proxy.handle
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Route one resource request."""

@@ -1,9 +1,9 @@
 """What particular kinds do on create, update and delete.
 
-Services get a cluster IP from the loopback range 127.96.0.0/16 and node ports from
-30000-32767; new pods start Pending with their QoS class; namespaces are deleted in two
-steps (Terminating, then gone once their contents are); the system namespaces cannot be
-deleted.
+Services get a cluster IP from the loopback range 127.96.0.0/16, node ports from
+30000-32767 and (LoadBalancers) an ingress address from 127.100.0.0/16; new pods start Pending
+with their QoS class; namespaces are deleted in two steps (Terminating, then gone once their
+contents are); the system namespaces cannot be deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 SERVICE_RANGE = ipaddress.ip_network("127.96.0.0/16")
 KUBERNETES_SERVICE_IP = "127.96.0.1"
+LOAD_BALANCER_RANGE = ipaddress.ip_network("127.100.0.0/16")  # LoadBalancer ingress addresses
 NODE_PORT_RANGE = range(30000, 32768)
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 SERVICES = lookup("", "v1", "services")
@@ -41,6 +42,8 @@ class Hooks:
             obj["status"] = {}
         if rt.kind == "Pod":
             obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec", {}))}
+        elif rt.kind == "ReplicaSet":
+            obj["status"] = {"replicas": 0}  # the one status field without omitempty
         elif rt.kind == "Service":
             self._allocate(obj, None)
 
@@ -67,9 +70,20 @@ class Hooks:
         if causes:
             assert SERVICES is not None
             raise invalid(SERVICES, name, causes)
-        if spec.get("type") == "LoadBalancer":
-            status = svc.setdefault("status", {})
-            status.setdefault("loadBalancer", {})
+        self._load_balancer_status(svc)
+
+    @staticmethod
+    def _load_balancer_status(svc: dict[str, Any]) -> None:
+        """A LoadBalancer gets its loopback ingress address at once (never ``<pending>``);
+        a Service that stops being one loses it."""
+        spec = svc["spec"]
+        status = svc.get("status")
+        if not isinstance(status, dict):
+            status = svc["status"] = {}
+        if spec.get("type") == "LoadBalancer" and spec.get("clusterIP") not in (None, "", "None"):
+            status["loadBalancer"] = {"ingress": [{"ip": ingress_ip(spec["clusterIP"]), "ipMode": "VIP"}]}
+        elif (status.get("loadBalancer") or {}).get("ingress"):
+            status["loadBalancer"] = {}
 
     def _allocate_ip(
         self, spec: dict[str, Any], old: dict[str, Any], others: list[dict[str, Any]], causes: list[Cause]
@@ -231,6 +245,13 @@ class Hooks:
                 break
             await asyncio.sleep(0.1)
         self.registry.finish_deletion(ns_type, None, namespace)
+
+
+def ingress_ip(cluster_ip: str) -> str:
+    """A LoadBalancer's ingress address: its cluster IP moved from 127.96.0.0/16 to
+    127.100.0.0/16 (unique because cluster IPs are)."""
+    offset = int(ipaddress.ip_address(cluster_ip)) - int(SERVICE_RANGE.network_address)
+    return str(LOAD_BALANCER_RANGE.network_address + offset % LOAD_BALANCER_RANGE.num_addresses)
 
 
 def qos_class(spec: dict[str, Any]) -> str:

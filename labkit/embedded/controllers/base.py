@@ -69,6 +69,9 @@ class Controller:
 
     name = "controller"
     watches: tuple[str, ...] = ()  # store keys (``apps/deployments``) whose changes concern it
+    # seconds to wait after a change of these store keys, so that a burst (1,000 pods coming up)
+    # gives one reconcile, not one per change
+    coalesce: dict[str, float] = {}
 
     def __init__(self, ctx: ClusterContext) -> None:
         self.ctx = ctx
@@ -95,8 +98,9 @@ class Controller:
     def notify(self, event: Event) -> None:
         """Called for every store change; queues what concerns this controller."""
         if event.key in self.watches:
+            delay = self.coalesce.get(event.key, 0.0)
             for key in self.keys_for(event):
-                self.queue.add(key)
+                self.queue.add(key, delay)
 
     def start(self) -> None:
         """Start the loop."""

@@ -41,6 +41,7 @@ class DeploymentController(Controller):
 
     name = COMPONENT
     watches = ("apps/deployments", "apps/replicasets", "core/pods")
+    coalesce = {"apps/replicasets": 0.05, "core/pods": 0.05}
 
     def __init__(self, ctx: ClusterContext, now: wl.Clock = timeutil.now) -> None:
         super().__init__(ctx)

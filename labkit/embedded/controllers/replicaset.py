@@ -47,6 +47,7 @@ class ReplicaSetController(Controller):
 
     name = COMPONENT
     watches = ("apps/replicasets", "core/pods")
+    coalesce = {"core/pods": 0.05}
     burst = 500  # pods created or deleted per pass at most (upstream's burstReplicas)
 
     def __init__(self, ctx: ClusterContext, now: wl.Clock = timeutil.now) -> None:

@@ -168,7 +168,7 @@ class ContainerRunner:
                 continue
             started = time.monotonic()
             self.event("Normal", "Pulling", f'Pulling image "{reference}"')
-            if image is not None:
+            if image is not None and not image.local:
                 took = go_duration(time.monotonic() - started)
                 self.event(
                     "Normal",
@@ -177,14 +177,22 @@ class ContainerRunner:
                     f"Image size: {image.size} bytes.",
                 )
                 return image
-            if not await self._pull_failed(reference):
+            if not await self._pull_failed(reference, local=image is not None):
                 return None
         return None
 
-    async def _pull_failed(self, reference: str) -> bool:
-        """ErrImagePull, then ImagePullBackOff for the back-off; False if the pod goes away."""
+    async def _pull_failed(self, reference: str, local: bool) -> bool:
+        """ErrImagePull, then ImagePullBackOff for the back-off; False if the pod goes away.
+        ``local``: the image is here but was built here, so pull policy Always cannot pull it."""
         repository, tag = split_reference(reference)
-        error = f'image "{repository}:{tag}" not found: {BUILTIN_HINT}'
+        error = (
+            f'image "{repository}:{tag}" was built on this machine and no registry has it, but '
+            'imagePullPolicy is Always (the default for ":latest" or no tag), so it must be pulled: '
+            f"give the image a version tag (labkit build -t {repository}:1.0) or set "
+            "imagePullPolicy: IfNotPresent"
+            if local
+            else f'image "{repository}:{tag}" not found: {BUILTIN_HINT}'
+        )
         self.record.waiting("ErrImagePull", error)
         self.event("Warning", "Failed", f'Failed to pull image "{reference}": {error}')
         self.event("Warning", "Failed", "Error: ErrImagePull")
@@ -211,8 +219,10 @@ class ContainerRunner:
         worker = self.worker
         while not worker.terminating.is_set():
             port = worker.port_for(self.name, first_port(self.spec, image))
+            kubelet = worker.kubelet
+            proxy = kubelet.http_proxy(worker.namespace) if kubelet.http_proxy else None
             environment = Environment(
-                worker.kubelet.ctx.store, worker.pod, worker.kubelet.node, worker.ip, worker.kubelet.host_ip
+                kubelet.ctx.store, worker.pod, kubelet.node, worker.ip, kubelet.host_ip, proxy
             )
             try:
                 env, argv = environment.build(self.spec, image, port)

@@ -1,7 +1,10 @@
 """A container's environment and command line, worked out as kubelet does it.
 
-The environment is the image's, then labkit's own (``HOSTNAME``, ``POD_IP`` and ``PORT``),
-then ``envFrom`` sources, then ``env`` entries, later ones winning. Values may come from
+The environment is the image's, then the service links (kubelet's ``<NAME>_SERVICE_HOST`` family
+for the Services of the pod's namespace that exist when the container starts, see
+:func:`service_env`), then the cluster's HTTP proxy (``HTTP_PROXY``, ``NO_PROXY``, see
+:func:`proxy_env`), then labkit's own (``HOSTNAME``, ``POD_IP`` and ``PORT``), then ``envFrom``
+sources, then ``env`` entries, later ones winning. Values may come from
 ConfigMaps, Secrets and the downward API; ``$(VAR)`` references in values, commands and args
 are expanded from the variables the pod spec defines. A missing ConfigMap, Secret or key is
 a :class:`ConfigError` (CreateContainerConfigError) with upstream's message, unless optional.
@@ -18,6 +21,9 @@ from labkit.embedded.images import Image
 from labkit.embedded.store import Store
 
 _LABEL_PATH = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")
+
+
+MASTER_SERVICES = ("kubernetes",)  # from the default namespace, given to every pod
 
 
 class ConfigError(Exception):
@@ -54,16 +60,84 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
     return "".join(out)
 
 
-class Environment:
-    """Works out the environment of one container of one pod."""
+def env_name(name: str) -> str:
+    """A service or port name as an environment variable name part: upper case, '-' → '_'."""
+    return name.upper().replace("-", "_")
 
-    def __init__(self, store: Store, pod: dict[str, Any], node: str, pod_ip: str, host_ip: str) -> None:
+
+def _link_vars(service: dict[str, Any]) -> dict[str, str]:
+    spec = service["spec"]
+    ip, ports = str(spec["clusterIP"]), spec["ports"]
+    prefix = env_name(service["metadata"]["name"])
+    out = {f"{prefix}_SERVICE_HOST": ip, f"{prefix}_SERVICE_PORT": str(ports[0]["port"])}
+    for port in ports:
+        if port.get("name"):
+            out[f"{prefix}_SERVICE_PORT_{env_name(port['name'])}"] = str(port["port"])
+    for index, port in enumerate(ports):
+        protocol = str(port.get("protocol") or "TCP")
+        url = f"{protocol.lower()}://{ip}:{port['port']}"
+        if index == 0:
+            out[f"{prefix}_PORT"] = url
+        base = f"{prefix}_PORT_{port['port']}_{protocol.upper()}"
+        out[base] = url
+        out[f"{base}_PROTO"] = protocol.lower()
+        out[f"{base}_PORT"] = str(port["port"])
+        out[f"{base}_ADDR"] = ip
+    return out
+
+
+def service_env(store: Store, namespace: str, links: bool = True) -> dict[str, str]:
+    """The variables kubelet gives a container for Services: ``kubernetes`` from the default
+    namespace always, and (when ``links``, the pod's ``enableServiceLinks``) every Service of
+    ``namespace`` that has a cluster IP. Each gives ``<NAME>_SERVICE_HOST``,
+    ``<NAME>_SERVICE_PORT`` (first port), ``<NAME>_SERVICE_PORT_<PORTNAME>`` (named ports),
+    ``<NAME>_PORT`` (``tcp://ip:port`` of the first port) and for every port
+    ``<NAME>_PORT_<port>_<PROTO>`` with ``_PROTO``, ``_PORT`` and ``_ADDR``."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for name in MASTER_SERVICES:
+        service = store.find("core/services", "default", name)
+        if service is not None:
+            chosen[name] = service
+    if links:
+        services, _ = store.list("core/services", namespace)
+        for service in services:
+            chosen.setdefault(service["metadata"]["name"], service)
+    out: dict[str, str] = {}
+    for service in chosen.values():
+        spec = service.get("spec") or {}
+        if spec.get("clusterIP") in (None, "", "None") or not spec.get("ports"):
+            continue
+        out.update(_link_vars(service))
+    return out
+
+
+def proxy_env(url: str) -> dict[str, str]:
+    """The variables that send a container's HTTP calls through the cluster's proxy at ``url``,
+    except calls to loopback, which stay direct."""
+    direct = "localhost,127.0.0.1"
+    return {"HTTP_PROXY": url, "http_proxy": url, "NO_PROXY": direct, "no_proxy": direct}
+
+
+class Environment:
+    """Works out the environment of one container of one pod; ``proxy_url`` is the address of
+    the cluster's HTTP proxy for the pod's namespace (None: no proxy variables)."""
+
+    def __init__(
+        self,
+        store: Store,
+        pod: dict[str, Any],
+        node: str,
+        pod_ip: str,
+        host_ip: str,
+        proxy_url: str | None = None,
+    ) -> None:
         self.store = store
         self.pod = pod
         self.namespace = pod["metadata"].get("namespace", "default")
         self.node = node
         self.pod_ip = pod_ip
         self.host_ip = host_ip
+        self.proxy_url = proxy_url
 
     def hostname(self) -> str:
         """The pod's host name: ``spec.hostname`` or its name."""
@@ -74,7 +148,11 @@ class Environment:
     ) -> tuple[dict[str, str], tuple[str, ...]]:
         """The environment and the command line (entrypoint and cmd, overridden by the pod's
         command and args, expanded) of ``container``; raises :class:`ConfigError`."""
-        own: dict[str, str] = {"HOSTNAME": self.hostname(), "POD_IP": self.pod_ip, "PORT": str(port)}
+        links = self.pod.get("spec", {}).get("enableServiceLinks", True) is not False
+        own = service_env(self.store, self.namespace, links)
+        if self.proxy_url:
+            own.update(proxy_env(self.proxy_url))
+        own.update({"HOSTNAME": self.hostname(), "POD_IP": self.pod_ip, "PORT": str(port)})
         for source in container.get("envFrom") or []:
             own.update(self._from_source(source))
         for entry in container.get("env") or []:

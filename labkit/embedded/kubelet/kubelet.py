@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -65,6 +66,7 @@ class Kubelet:
         self.workers: dict[str, PodWorker] = {}
         self.simulated = SimulatedPods(self)
         self.running = False
+        self.http_proxy: Callable[[str], str] | None = None  # namespace → the cluster's HTTP proxy URL
         self._lease_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from labkit.embedded.images import DEFAULT_PATH, Image
@@ -32,6 +33,19 @@ def _die_with_parent() -> None:
     """In the child before exec: be killed when the daemon dies."""
     if _LIBC is not None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# util-linux's setpriv sets the parent-death signal and execs, so the spawn needs no Python
+# preexec_fn: with one, subprocess must fork the whole daemon (about 7 ms each, blocking the
+# loop) instead of taking the vfork path (about 0.2 ms).
+_SETPRIV = shutil.which("setpriv") if _LIBC is not None else None
+
+
+def _spawn(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """The command line and preexec_fn that start ``argv`` so that it dies with the daemon."""
+    if _SETPRIV is not None:
+        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+    return argv, _die_with_parent
 
 
 def resolve(argv: tuple[str, ...], image: Image, env: dict[str, str], cwd: Path) -> list[str]:
@@ -106,7 +120,7 @@ class ProcessRuntime:
     async def start(self, spec: ContainerSpec) -> ProcessContainer:
         """Start the container's process in its own session, its output going to its log."""
         spec.working_dir.mkdir(parents=True, exist_ok=True)
-        argv = resolve(spec.argv, spec.image, spec.env, spec.working_dir)
+        argv, preexec = _spawn(resolve(spec.argv, spec.image, spec.env, spec.working_dir))
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -116,7 +130,7 @@ class ProcessRuntime:
                 cwd=spec.working_dir,
                 env=spec.env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=preexec,
             )
         except OSError as e:
             reason = (e.strerror or str(e)).lower()
@@ -165,7 +179,7 @@ class ProcessRuntime:
     async def exec(self, container: Container, argv: list[str], timeout: float) -> tuple[int, bytes]:
         """Run a command with the container's environment and working directory."""
         spec = container.spec
-        command = resolve(tuple(argv), spec.image, spec.env, spec.working_dir)
+        command, preexec = _spawn(resolve(tuple(argv), spec.image, spec.env, spec.working_dir))
         try:
             proc = await asyncio.create_subprocess_exec(
                 *command,
@@ -175,7 +189,7 @@ class ProcessRuntime:
                 cwd=spec.working_dir,
                 env=spec.env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=preexec,
             )
         except OSError as e:
             raise StartError(f'exec: "{argv[0]}": {(e.strerror or str(e)).lower()}') from None
