@@ -81,3 +81,26 @@ def _remove(client: docker.DockerClient, image: str) -> None:
         client.images.remove(image, force=True)
     except docker.errors.APIError:  # NotFound too
         pass
+
+
+BUSYBOX_136 = "busybox:1.36"
+
+
+@pytest.fixture(scope="session")
+def busybox_136(docker_client: docker.DockerClient, base_image: str) -> Iterator[str]:
+    """``busybox:1.36`` in the engine: the local base under the name a Dockerfile for both builders
+    uses (the embedded builder's catalog knows ``busybox``). A tag made here is removed at the end;
+    an image already under that name is used as it is."""
+    try:
+        docker_client.images.get(BUSYBOX_136)
+        made = False
+    except docker.errors.ImageNotFound:
+        repository, _, tag = BUSYBOX_136.partition(":")
+        docker_client.images.get(base_image).tag(repository, tag)
+        made = True
+    yield BUSYBOX_136
+    if made:
+        try:
+            docker_client.images.remove(BUSYBOX_136)  # the tag only: the base keeps its own
+        except docker.errors.APIError:
+            pass
