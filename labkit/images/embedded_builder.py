@@ -448,7 +448,9 @@ class _Builder:
                 st.args[name] = default
             elif name in self.global_args:
                 st.args[name] = self.global_args[name]
-            declared.append(f"{name}={st.args.get(name, '')}")
+            declared.append(name)
+        # the key holds the names only: as with Docker, a changed value misses the cache where it
+        # is first used (a RUN sees every ARG in its environment; ENV and others once expanded)
         return Step("ARG " + json.dumps(declared))
 
     def _i_workdir(self, st: StageState, ins: Instruction) -> Step:
