@@ -30,6 +30,11 @@ BENCHMARKS = {
         900,
         ["--pods", "10", "--replicas", "10", "--rounds", "1", "--echo-pods", "5", "--scale-pods", "200"],
     ),
+    "services": (
+        "bench_services.py",
+        900,
+        ["--repeats", "1", "--seconds", "1", "--latency-requests", "200", "--latency-new", "50"],
+    ),
 }
 # seconds beyond a benchmark's own limit for starting and deleting its clusters
 MARGIN = 120

@@ -65,3 +65,42 @@ class EngineError(LabError):
 
 class ContainerError(LabError):
     """A container could not be started, or stopped before it answered."""
+
+
+# -- the Lab side (labkit.lab, labkit.clusters, labkit.kube) -------------------------------------
+#
+# LabError
+# ├── TargetError            the chosen cluster target cannot be used (no Docker Engine for kind,
+# │                          no kind binary, no registry named for a kubeconfig context, ...)
+# ├── ManifestError          a manifest cannot be applied: YAML syntax (its line), fields the API
+# │                          server rejected, a kind the cluster does not serve
+# ├── NotReadyError          objects did not become ready in time: the unready pods and why
+# └── KubectlError           kubectl exited non-zero (its stderr is the message)
+
+
+class TargetError(LabError):
+    """The chosen cluster target cannot be used: what is missing, and how to get it."""
+
+
+class ManifestError(LabError):
+    """A manifest cannot be applied: YAML syntax (with its line), invalid fields, an unknown kind."""
+
+    def __init__(self, message: str, hint: str = "", *, line: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.line = line
+
+
+class NotReadyError(LabError):
+    """Objects did not become ready in time; the message names the unready pods and why."""
+
+    def __init__(self, message: str, hint: str = "", *, pods: dict[str, str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.pods = pods or {}  # unready pod name -> its reason ("ErrImagePull", "Pending", ...)
+
+
+class KubectlError(LabError):
+    """kubectl exited non-zero; the message is what it printed on stderr."""
+
+
+class LabWarning(UserWarning):
+    """Something works but will surprise a learner (``:latest`` on kind, a pending LoadBalancer)."""
