@@ -264,12 +264,13 @@ class Lab:
         self._warn_pending_load_balancers([stored for _, stored in done])
         if not wait:
             return [applied for applied, _ in done]
-        deadline = time.monotonic() + (timeout or settings().timeout)
+        total = timeout or settings().timeout
+        deadline = time.monotonic() + total  # one deadline for every object; errors name the total
         results = []
         for applied, stored in done:
             if applied.kind in WAITABLE and self._worth_waiting(applied.kind, stored):
                 wait_ready(self.api, applied.kind, applied.name, applied.namespace or ns,
-                           timeout=max(deadline - time.monotonic(), 0.1), progress=progress)  # fmt: skip
+                           timeout=total, deadline=deadline, progress=progress)  # fmt: skip
                 applied = Applied(
                     applied.kind, applied.name, applied.namespace, applied.action, True, applied.group
                 )

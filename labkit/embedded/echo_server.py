@@ -106,11 +106,17 @@ class Handler(BaseHTTPRequestHandler):
         sys.stdout.flush()
 
 
+class Server(ThreadingHTTPServer):
+    """A threading HTTP server with a listen backlog that survives bursts of connections."""
+
+    request_queue_size = 128  # socketserver's default of 5 drops connects when 32 clients arrive
+
+
 def main() -> int:
     """Serve until SIGTERM."""
     port = int(os.environ.get("PORT") or 8080)
     try:
-        server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+        server = Server(("0.0.0.0", port), Handler)
     except OSError as e:
         print(f"echo: cannot listen on 0.0.0.0:{port}: {e}", file=sys.stderr, flush=True)
         return 1

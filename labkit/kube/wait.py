@@ -126,7 +126,14 @@ def _ready(kind: str, obj: dict[str, Any]) -> tuple[bool, str]:
 
 
 def wait_ready(
-    api: Api, kind: str, name: str, namespace: str, *, timeout: float, progress: Progress | None = None
+    api: Api,
+    kind: str,
+    name: str,
+    namespace: str,
+    *,
+    timeout: float,
+    progress: Progress | None = None,
+    deadline: float | None = None,
 ) -> str:
     """Wait until ``kind/name`` is ready; returns the last progress message.
 
@@ -135,7 +142,8 @@ def wait_ready(
     if kind not in WAITABLE:
         return f"{kind.lower()}/{name} needs no waiting"
     path = PATHS[kind].format(ns=namespace, name=name)
-    deadline = time.monotonic() + timeout
+    if deadline is None:  # a caller waiting for several objects passes one deadline for all
+        deadline = time.monotonic() + timeout
     last = ""
     while True:
         status, obj = api.request("GET", path)

@@ -133,7 +133,7 @@ def test_a_built_image_deploys_serves_scales_heals_and_resets(lab: Lab, image: s
     lab.wait_ready("deploy/hello", timeout=30)
     after = lab.pods()
     assert list(after["ready"]) == ["1/1"] * 3
-    assert "serving on" in lab.logs(after["name"].iloc[0])
+    _until(lambda: "serving on" in lab.logs(after["name"].iloc[0]))  # Ready may come before the print
     assert "hello" in lab.kubectl("get deployments -o name")
 
     lab.stop_node("labkit-worker")
