@@ -364,6 +364,17 @@ def traffic(
             "this cluster keeps no traffic records and the app's answers name no pod: "
             "make the app answer with its pod name (the HOSTNAME environment variable)"
         )
+    served = {s.pod for s in samples if s.pod}
+    if via == "pinned":
+        notes.append(
+            "a pinned connection, like `kubectl port-forward svc/...`, goes to one pod chosen once: "
+            "the Service never balances it; use via='service' or via='proxy' to see the spread"
+        )
+    elif keep_alive and via != "proxy" and len(served) == 1 and len(ready) > 1:
+        notes.append(
+            "one keep-alive connection stays on the pod it reached: kube-proxy balances connections, "
+            "not requests; send with keep_alive=False to see the spread"
+        )
     if mode is None:
         mode = (svc.metadata.annotations or {}).get(BALANCING_ANNOTATION) or (
             "client-ip" if svc.spec.session_affinity == "ClientIP" else None

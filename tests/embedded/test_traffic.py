@@ -108,12 +108,14 @@ def test_a_keep_alive_connection_sticks_to_one_replica(web: tuple[Kube, KubeClie
     _, client = web
     result = traffic(client, "web", 200, namespace="traffic", via="service", keep_alive=True, mode="random")
     assert len(_counts(result)) == 1  # kube-proxy balances connections, not requests
+    assert any("kube-proxy balances connections, not requests" in note for note in result.notes)
 
 
 def test_a_pinned_connection_like_port_forward_hits_one_pod(web: tuple[Kube, KubeClient]) -> None:
     _, client = web
     result = traffic(client, "web", 100, namespace="traffic", via="pinned")
     assert len(_counts(result)) == 1
+    assert any("port-forward" in note and "one pod" in note for note in result.notes)
 
 
 def test_a_replica_that_is_not_ready_gets_no_traffic(web: tuple[Kube, KubeClient]) -> None:
