@@ -231,10 +231,14 @@ class Lab:
         wait: bool = True,
         timeout: float | None = None,
         progress: Progress | None = None,
+        on_applied: Callable[[list[Applied]], None] | None = None,
     ) -> list[Applied]:
         """Server-side apply every document (YAML text, or a file); with ``wait``, wait until the
-        Deployments, ReplicaSets, Pods and Services are ready. One :class:`Applied` per object."""
-        return self._apply(parse_manifests(_manifest_text(manifests)), namespace, wait, timeout, progress)
+        Deployments, ReplicaSets, Pods and Services are ready. One :class:`Applied` per object.
+        ``on_applied`` hears what was applied before the waiting starts (as kubectl prints it)."""
+        return self._apply(
+            parse_manifests(_manifest_text(manifests)), namespace, wait, timeout, progress, on_applied
+        )
 
     def apply_objects(
         self,
@@ -247,7 +251,7 @@ class Lab:
     ) -> list[Applied]:
         """Like :meth:`apply`, for objects given as dicts."""
         manifests = [Manifest(obj, i, 1) for i, obj in enumerate(objects, 1)]
-        return self._apply(manifests, namespace, wait, timeout, progress)
+        return self._apply(manifests, namespace, wait, timeout, progress, None)
 
     def _apply(
         self,
@@ -256,12 +260,15 @@ class Lab:
         wait: bool,
         timeout: float | None,
         progress: Progress | None,
+        on_applied: Callable[[list[Applied]], None] | None,
     ) -> list[Applied]:
         ns = namespace or self.namespace
         done = apply_all(self.api, manifests, ns)
         for manifest, (applied, _) in zip(manifests, done, strict=True):
             self._track(manifest, applied.namespace)
         self._warn_pending_load_balancers([stored for _, stored in done])
+        if on_applied is not None:
+            on_applied([applied for applied, _ in done])
         if not wait:
             return [applied for applied, _ in done]
         total = timeout or settings().timeout

@@ -23,6 +23,7 @@ from labkit.magics import args
 from labkit.magics.render import Progress
 
 if TYPE_CHECKING:
+    from labkit.kube.apply import Applied
     from labkit.magics import LabMagics
 
 FIELD = re.compile(r"\{\{|\}\}|\$\$|\$\{[^{}\n]*\}|\{[^{}\n]*\}|\$\w+")
@@ -84,12 +85,16 @@ def run(magics: LabMagics, line: str, cell: str) -> None:
             print(f"{applied.ref} {applied.action}", flush=True)
         return
     progress = Progress(magics.shell)
-    applied = lab.apply(
+
+    def report(applied: list[Applied]) -> None:  # one line per object, before the waiting, as kubectl
+        for item in applied:
+            print(f"{item.ref} {item.action}", flush=True)
+
+    lab.apply(
         manifests,
         namespace=opts.namespace,
         wait=not opts.no_wait,
         timeout=opts.timeout,
         progress=progress.line,
+        on_applied=report,
     )
-    for item in applied:
-        print(f"{item.ref} {item.action}", flush=True)

@@ -179,12 +179,12 @@ def test_k8s_applies_expands_and_waits(shell: InteractiveShell, built: Ran) -> N
     ran = run(shell, "%%k8s\n" + APP)
     assert not ran.failed, ran.text
     lines = ran.out.strip().splitlines()
-    assert lines[-2:] == ["deployment.apps/posts created", "service/posts created"], ran.out
+    assert lines[:2] == ["deployment.apps/posts created", "service/posts created"], ran.out  # as kubectl
     assert 'deployment "posts" successfully rolled out' in ran.out, ran.out  # the wait's progress
     assert 'service "posts" has 2 ready endpoints' in ran.out, ran.out
 
     again = run(shell, "%%k8s apply\n" + APP)
-    assert again.out.strip().splitlines()[-2:] == [
+    assert again.out.strip().splitlines()[:2] == [
         "deployment.apps/posts unchanged",
         "service/posts unchanged",
     ]
