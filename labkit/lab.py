@@ -486,7 +486,8 @@ class Lab:
 
     def kubectl(self, args: str | list[str]) -> str:
         """Run kubectl against this Lab's cluster and namespace (whatever the user's kubeconfig says)
-        and return what it printed; KubectlError with its stderr when it fails."""
+        and return what it printed (its stderr when it printed nothing else, such as "No resources
+        found"); KubectlError with its stderr when it fails."""
         argv = shlex.split(args) if isinstance(args, str) else list(args)
         if argv[:1] == ["kubectl"]:
             argv = argv[1:]
@@ -513,7 +514,7 @@ class Lab:
             raise KubectlError(
                 done.stderr.strip() or f"kubectl exited with {done.returncode}", done.stdout.strip()
             )
-        return done.stdout
+        return done.stdout or done.stderr
 
 
 def connect(target: str = "auto", context: str | None = None, namespace: str | None = None) -> Lab:

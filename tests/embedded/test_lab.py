@@ -204,3 +204,12 @@ def test_bad_requests_say_what_exists(lab: Lab) -> None:
         lab.kubectl(["get", "deployment", "nope"])
     with pytest.raises(UsageError, match="cannot wait for"):
         lab.wait_ready("web")
+
+
+def test_kubectl_says_when_there_is_nothing_to_show(lab: Lab) -> None:
+    lab.use("empty-ns")
+    try:
+        assert lab.kubectl("get pods").strip() == "No resources found in empty-ns namespace."
+    finally:
+        lab.use("default")
+        lab.kubectl("delete namespace empty-ns --wait=false")
