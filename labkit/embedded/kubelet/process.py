@@ -48,6 +48,25 @@ def _spawn(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
     return argv, _die_with_parent
 
 
+async def _launch(spec: ContainerSpec, argv: tuple[str, ...], stderr: int) -> asyncio.subprocess.Process:
+    """Start ``argv`` in the container's environment, working directory and own session, so that it
+    dies with the daemon; a program that cannot be executed is a StartError in runc's wording."""
+    command, preexec = _spawn(resolve(argv, spec.image, spec.env, spec.working_dir))
+    try:
+        return await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            cwd=spec.working_dir,
+            env=spec.env,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+    except OSError as e:
+        raise StartError(f'exec: "{argv[0]}": {(e.strerror or str(e)).lower()}') from None
+
+
 def resolve(argv: tuple[str, ...], image: Image, env: dict[str, str], cwd: Path) -> list[str]:
     """The host command line for a container's ``argv``; raises :class:`StartError` with
     runc's wording when the program does not exist."""
@@ -120,21 +139,7 @@ class ProcessRuntime:
     async def start(self, spec: ContainerSpec) -> ProcessContainer:
         """Start the container's process in its own session, its output going to its log."""
         spec.working_dir.mkdir(parents=True, exist_ok=True)
-        argv, preexec = _spawn(resolve(spec.argv, spec.image, spec.env, spec.working_dir))
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=spec.working_dir,
-                env=spec.env,
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
-        except OSError as e:
-            reason = (e.strerror or str(e)).lower()
-            raise StartError(f'exec: "{spec.argv[0]}": {reason}') from None
+        proc = await _launch(spec, spec.argv, asyncio.subprocess.PIPE)
         container = ProcessContainer(spec, proc, LogWriter(spec.log))
         self.containers[spec.id] = container
         self._save()
@@ -179,20 +184,7 @@ class ProcessRuntime:
     async def exec(self, container: Container, argv: list[str], timeout: float) -> tuple[int, bytes]:
         """Run a command with the container's environment and working directory."""
         spec = container.spec
-        command, preexec = _spawn(resolve(tuple(argv), spec.image, spec.env, spec.working_dir))
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=spec.working_dir,
-                env=spec.env,
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
-        except OSError as e:
-            raise StartError(f'exec: "{argv[0]}": {(e.strerror or str(e)).lower()}') from None
+        proc = await _launch(spec, tuple(argv), asyncio.subprocess.STDOUT)
         try:
             output, _ = await asyncio.wait_for(proc.communicate(), timeout)
         except asyncio.TimeoutError:
