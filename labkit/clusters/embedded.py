@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.embedded.nodes import POWER_ANNOTATION
 from labkit.embedded.state import ClusterDir, labkit_home
 from labkit.errors import ClusterError, UsageError
+from labkit.shared.contract import POWER_ANNOTATION
 
 DEFAULT_NAME = "labkit"
 DAEMON_MODULE = "labkit.embedded.daemon"

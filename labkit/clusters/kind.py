@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labkit.clusters.base import ClusterBackend, ClusterInfo
-from labkit.embedded.state import labkit_home
 from labkit.errors import EngineError, LabWarning, TargetError
 from labkit.images.models import BuildResult, ProgressCallback
+from labkit.shared.layout import kind_dir
 
 if TYPE_CHECKING:
     from labkit.images.docker_builder import DockerBuilder
@@ -61,7 +61,7 @@ class KindBackend(ClusterBackend):
 
     def __init__(self, cluster: str = "labkit") -> None:
         self.cluster = cluster
-        self.dir = labkit_home() / "kind"
+        self.dir = kind_dir()
 
     @property
     def kubeconfig_path(self) -> Path:

@@ -13,7 +13,7 @@ from labkit.embedded.apiserver.hooks import KUBERNETES_SERVICE_IP
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.events import EventRecorder
 from labkit.embedded.resources import lookup
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 NAMESPACES = lookup("", "v1", "namespaces")

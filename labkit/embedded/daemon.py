@@ -30,11 +30,12 @@ from labkit.embedded.certs import ensure_certs
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.httpproxy import HttpProxy
 from labkit.embedded.images import builtin_images
-from labkit.embedded.imagestore import DiskImages, LayeredImages
+from labkit.embedded.imagesource import DiskImageSource, LayeredImages
 from labkit.embedded.manager import ClusterManager
 from labkit.embedded.podlogs import PodLogs
 from labkit.embedded.state import ClusterDir
 from labkit.embedded.store import Store
+from labkit.shared.imagestore import DiskImages
 
 log = logging.getLogger("labkit.daemon")
 
@@ -64,7 +65,7 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     registry.toleration_seconds = config.eviction_delay
     bootstrap(registry, cluster.name, config.nodes)
     ctx = ClusterContext(registry, config, cluster, random.Random(config.seed))
-    images = LayeredImages(DiskImages(cluster.path.parents[1]), builtin_images())
+    images = LayeredImages(DiskImageSource(DiskImages(cluster.path.parents[1])), builtin_images())
     manager = ClusterManager(ctx, images)
     http_proxy = HttpProxy(store, manager.router)  # how pods call Services by name
     await http_proxy.start()

@@ -8,7 +8,7 @@ from typing import Any
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.resources import lookup
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 EVENTS = lookup("", "v1", "events")
 assert EVENTS is not None

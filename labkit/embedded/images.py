@@ -6,7 +6,7 @@ image's root directory (when it has one) before the host's ``PATH``, and ``comma
 program name to the host command that stands for it (the echo server is the daemon's Python
 running :mod:`labkit.embedded.echo_server`).
 
-Images labkit built (:mod:`labkit.embedded.imagestore`) come first; two built-in images let
+Images labkit built (:mod:`labkit.embedded.imagesource`) come first; two built-in images let
 pods run without building anything: ``labkit/echo`` (alias ``echo``),
 a small HTTP server in the spirit of podinfo, and ``busybox`` (aliases ``alpine``, ``debian``,
 ``ubuntu``), whose programs are the host's ``/bin/sh`` and friends. Any tag resolves.
@@ -20,25 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from labkit.shared.imageref import split_reference
+from labkit.shared.imagestore import DEFAULT_PATH, ImageConfig
+
 ECHO_SERVER = Path(__file__).with_name("echo_server.py")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ECHO_NAMES = ("labkit/echo", "echo")
 BUSYBOX_NAMES = ("busybox", "alpine", "debian", "ubuntu")
 BUILTIN_HINT = (
     "labkit runs images it built (%%dockerfile / labkit build) or the built-in ones: "
     "labkit/echo (alias echo), busybox (aliases alpine, debian, ubuntu)"
 )
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    """What a container gets from its image (Docker's image config)."""
-
-    entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
-    working_dir: str = ""
-    exposed_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,20 +56,6 @@ class ImageStore(Protocol):
     def resolve(self, image: str) -> Image | None:
         """The image a reference names, or None when it is not present."""
         ...
-
-
-def split_reference(reference: str) -> tuple[str, str]:
-    """(repository, tag) of an image reference; the tag is ``latest`` when absent, and the
-    ``docker.io/library/`` prefix is dropped. A digest counts as the tag."""
-    name, _, digest = reference.partition("@")
-    head, _, last = name.rpartition("/")
-    repo_last, _, tag = last.partition(":")
-    repository = f"{head}/{repo_last}" if head else repo_last
-    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
-        if repository.startswith(prefix):
-            repository = repository[len(prefix) :]
-            break
-    return repository, digest or tag or "latest"
 
 
 def image_id(*parts: str) -> str:

@@ -22,11 +22,12 @@ from labkit.embedded.controllers.nodelifecycle import NodeLifecycleController
 from labkit.embedded.controllers.replicaset import ReplicaSetController
 from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet import Kubelet
-from labkit.embedded.nodes import POWER_ANNOTATION, node_names
+from labkit.embedded.nodes import node_names
 from labkit.embedded.proxy import ServiceRouter
 from labkit.embedded.proxy.listeners import ServiceListeners
 from labkit.embedded.scheduler import Scheduler
 from labkit.embedded.store import Event
+from labkit.shared.contract import POWER_ANNOTATION
 
 log = logging.getLogger("labkit.manager")
 

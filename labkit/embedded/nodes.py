@@ -11,10 +11,9 @@ import os
 import platform
 from typing import Any
 
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 KUBELET_VERSION = "v1.32.0-labkit"
-POWER_ANNOTATION = "labkit.dev/power"  # "off": the node is stopped (see labkit.embedded.manager)
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
 
 

@@ -29,7 +29,7 @@ from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.base import Controller, Key
 from labkit.embedded.resources import lookup
 from labkit.embedded.store import DELETED, Event
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 PODS = lookup("", "v1", "pods")
 assert PODS is not None

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labkit.embedded.images import DEFAULT_PATH, split_reference
-from labkit.embedded.imagestore import DiskImages, StoredImage
 from labkit.errors import BaseImageError
+from labkit.shared.imageref import split_reference
+from labkit.shared.imagestore import DEFAULT_PATH, DiskImages, StoredImage
 
 CATALOG_VERSION = "1"  # part of every base's cache key: bump when what a base holds changes
 SHELL_BASES = {"busybox": ("sh",), "alpine": ("/bin/sh",), "debian": ("bash",), "ubuntu": ("bash",)}

@@ -34,10 +34,10 @@ import docker.utils
 from docker.models.images import Image as DockerImage
 from docker.utils.build import match_tag
 
-from labkit.embedded.images import ImageConfig
 from labkit.errors import BaseImageError, BuildError, UsageError
 from labkit.images.docker_runner import EMBEDDED_HINT, DockerRunner, RunningContainer, connect, converted
 from labkit.images.models import BuildResult, BuildStep, HistoryEntry, ProgressCallback, StepState
+from labkit.shared.imagestore import ImageConfig
 
 Context = str | os.PathLike[str] | Mapping[str, str | bytes] | None
 """A build context: a directory, files by relative name (what a notebook wrote), or nothing."""

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from labkit.embedded.imagestore import DiskImages
 from labkit.errors import BuildError, UsageError
 from labkit.images import catalog
 from labkit.images.context import MAX_CONTEXT_BYTES, BuildContext
@@ -56,6 +55,7 @@ from labkit.images.steps import (
     tools_dir,
     which,
 )
+from labkit.shared.imagestore import DiskImages
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 RUN_FLAGS_IGNORED = {"mount", "network", "security"}

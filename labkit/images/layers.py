@@ -16,7 +16,7 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from labkit.embedded.imagestore import DiskImages
+from labkit.shared.imagestore import DiskImages
 
 PLACEHOLDER = b"/@@labkit-image-root@@"
 RELOCATE_MAX = 8 * 1024 * 1024  # bigger files are left as they are

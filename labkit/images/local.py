@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labkit.embedded.imagestore import DiskImages, ImageInUseError, StoredImage, normalize
 from labkit.errors import ImageError
 from labkit.images import oci
 from labkit.images.embedded_builder import TAG
+from labkit.shared.imageref import normalize
+from labkit.shared.imagestore import DiskImages, ImageInUseError, StoredImage
 
 
 def store(home: Path | None = None) -> DiskImages:

@@ -22,8 +22,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from labkit.embedded.imagestore import DiskImages, StoredImage
 from labkit.images.layers import PLACEHOLDER, LayerCache
+from labkit.shared.imagestore import DiskImages, StoredImage
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"

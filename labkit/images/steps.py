@@ -12,10 +12,10 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from labkit.embedded.imagestore import DiskImages, rooted_path
 from labkit.errors import BuildError
 from labkit.images import catalog
 from labkit.images.dockerfile import Instruction
+from labkit.shared.imagestore import DiskImages, rooted_path
 
 PACKAGE_MANAGERS = {"apt-get", "apt", "apk", "yum", "dnf", "microdnf", "zypper", "pacman"}
 SCRIPT_RUNNER = """f=$(mktemp) && cat > "$f" <<'LABKIT_SCRIPT_END'

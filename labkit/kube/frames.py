@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from labkit.embedded.timeutil import human_duration, parse_rfc3339
 from labkit.errors import ClusterError
 from labkit.kube.apply import Api
+from labkit.shared.timeutil import human_duration, parse_rfc3339
 
 if TYPE_CHECKING:
     import pandas as pd

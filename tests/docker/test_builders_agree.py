@@ -44,12 +44,11 @@ from typing import Any
 
 import pytest
 
-from labkit.embedded.images import ImageConfig
-from labkit.embedded.imagestore import DiskImages
 from labkit.embedded.kubelet.network import PORTS_ANNOTATION, pod_address
 from labkit.images.docker_builder import DockerBuilder
 from labkit.images.embedded_builder import build as embedded_build
 from labkit.images.models import BuildResult, BuildStep
+from labkit.shared.imagestore import DiskImages, ImageConfig
 from tests.conftest import KUBECTLS, Cluster
 
 BUILDER_ENV = {"PATH"}  # set by each builder's base, differently by design (see the docstring)
@@ -211,9 +210,9 @@ class Builders:
 
     def configs(self, docker: Built, embedded: Built) -> tuple[ImageConfig, ImageConfig]:
         """What a container of each image gets, without the variables each builder sets by design."""
-        found = DiskImages(self.home).resolve(embedded.result.tag)
+        found = DiskImages(self.home).find(embedded.result.tag)
         assert found is not None, f"the embedded store has no {embedded.result.tag}"
-        return _seen(self.docker.image_config(docker.result.tag)), _seen(found.config)
+        return _seen(self.docker.image_config(docker.result.tag)), _seen(found.image_config())
 
 
 def _seen(config: ImageConfig) -> ImageConfig:

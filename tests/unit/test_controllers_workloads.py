@@ -28,7 +28,7 @@ from labkit.embedded.controllers.replicaset import ReplicaSetController, pods_to
 from labkit.embedded.resources import lookup
 from labkit.embedded.state import ClusterConfig, ClusterDir
 from labkit.embedded.store import Event, Store
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 PODS = lookup("", "v1", "pods")
 EVENTS = lookup("", "v1", "events")

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from labkit.embedded.imagestore import DiskImages
+from labkit.embedded.imagesource import DiskImageSource
 from labkit.errors import BaseImageError, BuildError, ImageError
 from labkit.images import local
 from labkit.images.embedded_builder import build
 from labkit.images.models import BuildResult, BuildStep
+from labkit.shared.imagestore import DiskImages
 
 SERVER = "import os\nprint('serving on', os.environ.get('PORT', '8080'))\n"
 POSTS = """\
@@ -76,7 +77,7 @@ def test_a_python_service_image_has_its_config_and_files(context: Path, home: Pa
     assert any("Python 3.12" in w and "this machine has" in w for w in result.warnings) == (
         sys.version_info[:2] != (3, 12)
     )
-    image = DiskImages(home).resolve("posts:1.0")
+    image = DiskImageSource(DiskImages(home)).resolve("posts:1.0")  # as the kubelet sees it
     assert image is not None and image.root is not None and image.local
     assert image.config.cmd == ("python", "server.py") and image.config.working_dir == "/app"
     assert image.config.exposed_ports == (8080,)

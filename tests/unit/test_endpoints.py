@@ -22,7 +22,7 @@ from labkit.embedded.controllers.endpoints import EndpointsController, find_port
 from labkit.embedded.resources import lookup
 from labkit.embedded.state import ClusterConfig, ClusterDir
 from labkit.embedded.store import Store
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 PODS = lookup("", "v1", "pods")
 SERVICES = lookup("", "v1", "services")

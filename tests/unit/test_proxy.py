@@ -34,7 +34,7 @@ from labkit.embedded.proxy.records import RecordLog
 from labkit.embedded.resources import lookup
 from labkit.embedded.state import ClusterConfig, ClusterDir
 from labkit.embedded.store import Store
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 PODS = lookup("", "v1", "pods")
 SERVICES = lookup("", "v1", "services")

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from labkit.embedded import timeutil
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.apiserver.tables import to_table
 from labkit.embedded.resources import ResourceType, lookup
+from labkit.shared import timeutil
 
 NOW = datetime(2026, 11, 25, 8, 0, 0, tzinfo=timezone.utc)
 

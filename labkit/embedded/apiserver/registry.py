@@ -23,7 +23,7 @@ from labkit.embedded.apiserver.status import (
     not_found,
 )
 from labkit.embedded.resources import ResourceType, by_kind, lookup
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 GENERATION_KINDS = {"Deployment", "ReplicaSet"}

@@ -13,7 +13,6 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from labkit.embedded import timeutil
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers import workloads as wl
@@ -21,6 +20,7 @@ from labkit.embedded.controllers.base import Controller, Key, owner_key
 from labkit.embedded.controllers.deployment_status import DEPLOYMENTS, MAX_INT32, PROGRESSING, PassState
 from labkit.embedded.resources import ResourceType, lookup
 from labkit.embedded.store import DELETED, Event
+from labkit.shared import timeutil
 
 Obj = dict[str, Any]
 

@@ -16,7 +16,7 @@ from typing import Any
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers import workloads as wl
 from labkit.embedded.resources import ResourceType, lookup
-from labkit.embedded.timeutil import parse_rfc3339
+from labkit.shared.timeutil import parse_rfc3339
 
 Obj = dict[str, Any]
 _DEPLOYMENTS = lookup("apps", "v1", "deployments")

@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from labkit.embedded import timeutil
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers import workloads as wl
 from labkit.embedded.controllers.base import Controller, Key
 from labkit.embedded.resources import ResourceType, lookup
 from labkit.embedded.store import Event
+from labkit.shared import timeutil
 
 Obj = dict[str, Any]
 

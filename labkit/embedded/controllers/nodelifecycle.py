@@ -43,7 +43,7 @@ from labkit.embedded.scheduler import (
     tolerates,
 )
 from labkit.embedded.store import DELETED, Event
-from labkit.embedded.timeutil import parse_rfc3339, rfc3339
+from labkit.shared.timeutil import parse_rfc3339, rfc3339
 
 NODES = lookup("", "v1", "nodes")
 PODS = lookup("", "v1", "pods")

@@ -17,14 +17,14 @@ from datetime import datetime
 from functools import cmp_to_key
 from typing import Any
 
-from labkit.embedded import timeutil
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers import workloads as wl
 from labkit.embedded.controllers.base import Controller, Key, owner_key
 from labkit.embedded.resources import ResourceType, lookup
 from labkit.embedded.store import Event
-from labkit.embedded.timeutil import parse_rfc3339
+from labkit.shared import timeutil
+from labkit.shared.timeutil import parse_rfc3339
 
 Obj = dict[str, Any]
 

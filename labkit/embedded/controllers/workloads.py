@@ -18,7 +18,7 @@ from labkit.embedded.apiserver.selectors import parse_label_selector, selector_t
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.resources import ResourceType
-from labkit.embedded.timeutil import parse_rfc3339, rfc3339
+from labkit.shared.timeutil import parse_rfc3339, rfc3339
 
 Obj = dict[str, Any]
 Clock = Callable[[], datetime]

@@ -26,7 +26,7 @@ from labkit.embedded.kubelet.network import (
 from labkit.embedded.kubelet.status import ContainerRecord, pod_status
 from labkit.embedded.podlogs import pod_dir, remove_pod
 from labkit.embedded.resources import lookup
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 if TYPE_CHECKING:
     from labkit.embedded.kubelet.kubelet import Kubelet

@@ -16,7 +16,7 @@ from labkit.embedded.images import image_id
 from labkit.embedded.kubelet.status import ContainerRecord, pod_status
 from labkit.embedded.podlogs import container_id
 from labkit.embedded.resources import lookup
-from labkit.embedded.timeutil import rfc3339
+from labkit.shared.timeutil import rfc3339
 
 if TYPE_CHECKING:
     from labkit.embedded.kubelet.kubelet import Kubelet

@@ -15,7 +15,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from labkit.embedded import timeutil
 from labkit.embedded.apiserver.status import bad_request
 from labkit.embedded.apiserver.tables.cells import AGE, NAME, Cells, Printer, metadata_of, name_age
 from labkit.embedded.apiserver.tables.cluster import (
@@ -52,6 +51,7 @@ from labkit.embedded.apiserver.tables.workloads import (
     replicaset_cells,
 )
 from labkit.embedded.resources import ResourceType
+from labkit.shared import timeutil
 
 __all__ = ["INCLUDE_OBJECT", "to_table"]
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from labkit.embedded import timeutil
 from labkit.embedded.apiserver.selectors import SelectorError, selector_to_string
+from labkit.shared import timeutil
 
 Cells = list[Any]
 Printer = Callable[[dict[str, Any], datetime], Cells]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from labkit.embedded import timeutil
 from labkit.embedded.apiserver.tables.cells import AGE, NAME, NONE, Cells, column, metadata_of, name_age
+from labkit.shared import timeutil
 
 NODE_COLUMNS = [
     NAME,

@@ -9,9 +9,10 @@ Layout under ``$LABKIT_HOME/images``::
     repositories.json        tags: {"posts:1.0": "sha256:<hex>"}
 
 Everything is written to ``tmp/`` first and moved into place with one rename, so a failed or
-killed build never leaves a half-written layer or image behind. The kubelet only reads:
-:meth:`DiskImages.resolve` turns a reference into an :class:`~labkit.embedded.images.Image`
-whose ``PATH`` puts the image's own bin directories first.
+killed build never leaves a half-written layer or image behind. The kubelet only reads
+(:mod:`labkit.embedded.imagesource` turns a stored image into one it can run);
+:meth:`StoredImage.image_config` is what a container started from it gets, with a ``PATH`` that
+puts the image's own bin directories first.
 """
 
 from __future__ import annotations
@@ -27,8 +28,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.embedded.images import DEFAULT_PATH, Image, ImageConfig, ImageStore, split_reference
-from labkit.embedded.state import labkit_home
+from labkit.shared.imageref import normalize
+from labkit.shared.layout import labkit_home
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """What a container gets from its image (Docker's image config)."""
+
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    working_dir: str = ""
+    exposed_ports: tuple[int, ...] = ()
 
 
 class ImageNotFoundError(LookupError):
@@ -37,12 +51,6 @@ class ImageNotFoundError(LookupError):
 
 class ImageInUseError(Exception):
     """An image cannot be removed: another image is built from it, or it has several tags."""
-
-
-def normalize(reference: str) -> str:
-    """``repository:tag`` for a reference (``latest`` when it has no tag)."""
-    repository, tag = split_reference(reference)
-    return f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,24 @@ class StoredImage:
     def parent(self) -> str:
         """The ID of the image it was built FROM, if labkit built that one too."""
         return str(self.config.get("labkit", {}).get("parent", ""))
+
+    def image_config(self) -> ImageConfig:
+        """What a container started from it gets; its ``PATH`` looks in the image first."""
+        config = self.config.get("config") or {}
+        env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+        env["PATH"] = rooted_path(self.rootfs, env.get("PATH") or DEFAULT_PATH)
+        ports = []
+        for key in config.get("ExposedPorts") or {}:
+            number = str(key).split("/")[0]
+            if number.isdigit():
+                ports.append(int(number))
+        return ImageConfig(
+            entrypoint=tuple(config.get("Entrypoint") or ()),
+            cmd=tuple(config.get("Cmd") or ()),
+            env=tuple(env.items()),
+            working_dir=str(config.get("WorkingDir") or ""),
+            exposed_ports=tuple(ports),
+        )
 
 
 class DiskImages:
@@ -141,15 +167,6 @@ class DiskImages:
         except (OSError, ValueError):
             return None
         return StoredImage(image_id, tags, config, path, int(info["size"]), str(info["created"]))
-
-    # -- the kubelet's view ----------------------------------------------------------------
-
-    def resolve(self, image: str) -> Image | None:
-        """The runnable image a reference names, or None when this store does not have it."""
-        stored = self.find(image)
-        if stored is None:
-            return None
-        return runnable(stored, image)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -241,49 +258,7 @@ class DiskImages:
             os.replace(tmp, self.tags_file)
 
 
-def runnable(stored: StoredImage, reference: str) -> Image:
-    """The kubelet's :class:`Image` for a stored image: its config, its root directory, and a
-    ``PATH`` whose directories inside the image come before the host's."""
-    config = stored.config.get("config") or {}
-    env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
-    env["PATH"] = rooted_path(stored.rootfs, env.get("PATH") or DEFAULT_PATH)
-    ports = []
-    for key in config.get("ExposedPorts") or {}:
-        number = str(key).split("/")[0]
-        if number.isdigit():
-            ports.append(int(number))
-    return Image(
-        name=reference,
-        id=stored.id,
-        config=ImageConfig(
-            entrypoint=tuple(config.get("Entrypoint") or ()),
-            cmd=tuple(config.get("Cmd") or ()),
-            env=tuple(env.items()),
-            working_dir=str(config.get("WorkingDir") or ""),
-            exposed_ports=tuple(ports),
-        ),
-        root=stored.rootfs,
-        size=stored.size,
-        local=True,
-    )
-
-
 def rooted_path(root: Path, path: str) -> str:
     """``PATH`` with the image's own copy of each directory (where it exists) first."""
     inside = [str(root / d.lstrip("/")) for d in path.split(":") if d.startswith("/")]
     return ":".join([d for d in inside if os.path.isdir(d)] + path.split(":"))
-
-
-class LayeredImages:
-    """Stores asked in turn: the first that has an image wins."""
-
-    def __init__(self, *stores: ImageStore) -> None:
-        self.stores = stores
-
-    def resolve(self, image: str) -> Image | None:
-        """The image from the first store that has it, or None."""
-        for store in self.stores:
-            found = store.resolve(image)
-            if found is not None:
-                return found
-        return None

@@ -1,0 +1,47 @@
+"""The strings that cross the client/daemon boundary, as named constants.
+
+The embedded cluster reads and writes these annotations and labels on API objects; the client
+side sets or reads them through the Kubernetes API only, never by importing the daemon's code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+DOMAIN = "labkit.dev"
+
+# Node: "off" powers the node's kubelet off (its containers die); absent: on
+POWER_ANNOTATION = f"{DOMAIN}/power"
+# Pod: the kubelet's port map, {"<container>": {"<containerPort or name>": <real port>}}
+PORTS_ANNOTATION = f"{DOMAIN}/ports"
+# Pod: "simulated" runs no process (for scale); absent: the cluster's default runtime
+RUNTIME_ANNOTATION = f"{DOMAIN}/runtime"
+# Service: "random" or "round-robin" balancing per connection (embedded kube-proxy)
+BALANCING_ANNOTATION = f"{DOMAIN}/balancing"
+# Service: the seed of its balancer
+SEED_ANNOTATION = f"{DOMAIN}/seed"
+
+# labels the client puts on what a notebook makes, so `%lab reset` finds it after a restart
+MANAGED_LABEL = f"{DOMAIN}/managed-by"  # value: MANAGED_BY
+MANAGED_BY = "labkit"
+SESSION_LABEL = f"{DOMAIN}/session"  # value: the notebook session's id
+RUN_LABEL = f"{DOMAIN}/run"  # "true" on a pod lab.run() started
+
+# the embedded API server's traffic records (not in discovery)
+TRAFFIC_GROUP_VERSION = f"traffic.{DOMAIN}/v1"
+RECORDS_PATH = f"/apis/{TRAFFIC_GROUP_VERSION}/namespaces/{{ns}}/services/{{name}}/records"
+
+
+def mapped_port(annotations: dict[str, Any] | None, port: int | str) -> int | None:
+    """The real port the kubelet gave a pod's ``port`` (a number or a containerPort name), read
+    from :data:`PORTS_ANNOTATION`; None when the pod has no such mapping."""
+    try:
+        ports = json.loads((annotations or {}).get(PORTS_ANNOTATION) or "null")
+    except ValueError:
+        return None
+    for container in (ports or {}).values():
+        for key, real in (container or {}).items():
+            if str(key) == str(port):
+                return int(real)
+    return None
