@@ -37,7 +37,7 @@ class Echo:
             count = self.count
         return {
             "pod": os.environ.get("HOSTNAME", ""),
-            "node": os.environ.get("NODE_NAME") or None,
+            "node": os.environ.get("NODE_NAME") or os.environ.get("LABKIT_NODE") or None,
             "ip": os.environ.get("POD_IP", ""),
             "count": count,
             "path": path,

@@ -22,6 +22,7 @@ from labkit.embedded.controllers.nodelifecycle import NodeLifecycleController
 from labkit.embedded.controllers.replicaset import ReplicaSetController
 from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet import Kubelet
+from labkit.embedded.names import ClusterNames
 from labkit.embedded.nodes import node_names
 from labkit.embedded.proxy import ServiceRouter
 from labkit.embedded.proxy.listeners import ServiceListeners
@@ -50,6 +51,9 @@ class ClusterManager:
         self.kubelets = {
             name: Kubelet(ctx, name, images) for name in node_names(ctx.state.name, ctx.config.nodes)
         }
+        self.names = ClusterNames(ctx.store)  # the Service names in every pod's /etc/hosts
+        for kubelet in self.kubelets.values():
+            kubelet.names = self.names
         self._powered: dict[str, bool] = {}
         self._power_tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -72,6 +76,7 @@ class ClusterManager:
 
     def _dispatch(self, event: Event) -> None:
         self.router.notify(event)
+        self.names.notify(event)
         for controller in self.controllers:
             controller.notify(event)
         if event.key == "core/pods":

@@ -19,6 +19,7 @@ from labkit.embedded.images import BUILTIN_HINT, Image, split_reference
 from labkit.embedded.kubelet import probes
 from labkit.embedded.kubelet.backoff import go_duration
 from labkit.embedded.kubelet.env import ConfigError, Environment
+from labkit.embedded.kubelet.filesystem import container_view, inside_command, inside_env, shim_env
 from labkit.embedded.kubelet.network import first_port
 from labkit.embedded.kubelet.runtime import Container, ContainerSpec, StartError
 from labkit.embedded.kubelet.status import ContainerRecord
@@ -28,7 +29,10 @@ if TYPE_CHECKING:
     from labkit.embedded.kubelet.pod import PodWorker
 
 PORT_IN_USE = re.compile(r"address already in use", re.IGNORECASE)
-PORT_HINT = "the app may be listening on a fixed port that another pod already uses: make it listen on $PORT"
+PORT_HINT = (
+    "the app's port is already in use in its pod: another container (or process) of the same pod "
+    "listens on it, and containers of a pod share one network"
+)
 FAST_PROBE = 0.1  # before a probe first succeeds, within its first period, retry this often
 
 
@@ -220,12 +224,16 @@ class ContainerRunner:
         while not worker.terminating.is_set():
             port = worker.port_for(self.name, first_port(self.spec, image))
             kubelet = worker.kubelet
-            proxy = kubelet.http_proxy(worker.namespace) if kubelet.http_proxy else None
+            # pods find Services by name through their /etc/hosts; the HTTP proxy is for
+            # processes that run without isolation (LABKIT_ISOLATION=none)
+            isolated = not isinstance(kubelet.sandbox(), Exception) and kubelet.sandbox().isolated
+            proxy = kubelet.http_proxy(worker.namespace) if kubelet.http_proxy and not isolated else None
             environment = Environment(
                 kubelet.ctx.store, worker.pod, kubelet.node, worker.ip, kubelet.host_ip, proxy
             )
             try:
                 env, argv = environment.build(self.spec, image, port)
+                volumes = worker.volumes.mounts(self.spec)
             except ConfigError as e:
                 self.record.waiting("CreateContainerConfigError", str(e))
                 self.event("Warning", "Failed", f"Error: {e}")
@@ -234,11 +242,33 @@ class ContainerRunner:
                 await self._sleep(worker.kubelet.ctx.config.backoff_base)
                 continue
             base = worker.directory / self.name
-            root = image.root if image.root is not None else base / "fs"
             workdir = str(self.spec.get("workingDir") or image.config.working_dir or "/")
-            working_dir = root / workdir.lstrip("/")
-            env.setdefault("HOME", str(root))
             run = self.next_run
+            sandbox = kubelet.sandbox()
+            if isinstance(sandbox, Exception):
+                message = f"no container isolation: {sandbox}"
+                self.record.waiting("CreateContainerError", message)
+                self.event("Warning", "Failed", f"Error: {message}")
+                worker.attempted(self)
+                worker.publish()
+                await self._sleep(worker.kubelet.ctx.config.backoff_base)
+                continue
+            view = None
+            if sandbox.isolated:
+                hostname = environment.hostname()
+                worker.files.write(worker.namespace, hostname, sandbox.shim)
+                kubelet.names.register(worker.files.hosts, worker.namespace, worker.ip, hostname)
+                view = container_view(
+                    sandbox.isolation, image, base, worker.files, workdir, hostname, sandbox.shim, volumes
+                )
+                env = {**inside_env(env, image), **shim_env(worker.ip, hostname, kubelet.node)}
+                env.setdefault("HOME", "/root")
+                argv = inside_command(image, argv)
+                working_dir = view.root / view.cwd.lstrip("/")
+            else:
+                root = image.root if image.root is not None else base / "fs"
+                working_dir = root / workdir.lstrip("/")
+                env.setdefault("HOME", str(root))
             return ContainerSpec(
                 id=container_id(worker.uid, self.name, run),
                 namespace=worker.namespace,
@@ -250,6 +280,7 @@ class ContainerRunner:
                 env=env,
                 working_dir=Path(working_dir),
                 log=base / f"{run}.log",
+                view=view,
             )
         return None
 

@@ -3,8 +3,8 @@
 The environment is the image's, then the service links (kubelet's ``<NAME>_SERVICE_HOST`` family
 for the Services of the pod's namespace that exist when the container starts, see
 :func:`service_env`), then the cluster's HTTP proxy (``HTTP_PROXY``, ``NO_PROXY``, see
-:func:`proxy_env`), then labkit's own (``HOSTNAME``, ``POD_IP`` and ``PORT``), then ``envFrom``
-sources, then ``env`` entries, later ones winning. Values may come from
+:func:`proxy_env`), then labkit's own (``HOSTNAME``, ``POD_IP``, and ``PORT`` when the
+container declares a port), then ``envFrom`` sources, then ``env`` entries, later ones winning. Values may come from
 ConfigMaps, Secrets and the downward API; ``$(VAR)`` references in values, commands and args
 are expanded from the variables the pod spec defines. A missing ConfigMap, Secret or key is
 a :class:`ConfigError` (CreateContainerConfigError) with upstream's message, unless optional.
@@ -144,7 +144,7 @@ class Environment:
         return str(self.pod.get("spec", {}).get("hostname") or self.pod["metadata"]["name"])
 
     def build(
-        self, container: dict[str, Any], image: Image, port: int
+        self, container: dict[str, Any], image: Image, port: int | None
     ) -> tuple[dict[str, str], tuple[str, ...]]:
         """The environment and the command line (entrypoint and cmd, overridden by the pod's
         command and args, expanded) of ``container``; raises :class:`ConfigError`."""
@@ -152,7 +152,9 @@ class Environment:
         own = service_env(self.store, self.namespace, links)
         if self.proxy_url:
             own.update(proxy_env(self.proxy_url))
-        own.update({"HOSTNAME": self.hostname(), "POD_IP": self.pod_ip, "PORT": str(port)})
+        own.update({"HOSTNAME": self.hostname(), "POD_IP": self.pod_ip})
+        if port:
+            own["PORT"] = str(port)
         for source in container.get("envFrom") or []:
             own.update(self._from_source(source))
         for entry in container.get("env") or []:

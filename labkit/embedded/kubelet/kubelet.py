@@ -21,14 +21,18 @@ from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet.backoff import Backoff
+from labkit.embedded.kubelet.filesystem import Sandbox, make_sandbox
 from labkit.embedded.kubelet.network import IpPool, PoolExhaustedError
 from labkit.embedded.kubelet.pod import PodWorker
 from labkit.embedded.kubelet.process import ProcessRuntime
 from labkit.embedded.kubelet.simulated import SimulatedPods, wants_simulation
+from labkit.embedded.names import ClusterNames
 from labkit.embedded.nodes import ready_conditions
 from labkit.embedded.podlogs import remove_pod
 from labkit.embedded.resources import lookup
 from labkit.embedded.store import DELETED, Event
+from labkit.sandbox.isolation import IsolationError
+from labkit.sandbox.native import NativeToolsError
 
 NODES = lookup("", "v1", "nodes")
 PODS = lookup("", "v1", "pods")
@@ -58,7 +62,15 @@ class Kubelet:
         self.ctx = ctx
         self.node = node
         self.images = images
-        self.runtime = ProcessRuntime(ctx.state.pods_dir / f".{node}.processes.json")
+        self._sandbox: Sandbox | Exception | None = None
+        sandbox = self.sandbox()
+        isolated = isinstance(sandbox, Sandbox)
+        self.runtime = ProcessRuntime(
+            ctx.state.pods_dir / f".{node}.processes.json",
+            sandbox.isolation if isolated else None,
+            sandbox.launcher if isolated else None,
+        )
+        self.names = ClusterNames(ctx.store)  # the manager gives every kubelet the cluster's own
         self.crash_backoff = Backoff(ctx.config.backoff_base, ctx.config.backoff_max)
         self.pull_backoff = Backoff(ctx.config.backoff_base, ctx.config.backoff_max)
         self.pool = IpPool("127.244.0.0/24")
@@ -68,6 +80,15 @@ class Kubelet:
         self.running = False
         self.http_proxy: Callable[[str], str] | None = None  # namespace → the cluster's HTTP proxy URL
         self._lease_task: asyncio.Task[None] | None = None
+
+    def sandbox(self) -> Sandbox | Exception:
+        """How containers are isolated here, or why they cannot be (what to install)."""
+        if self._sandbox is None:
+            try:
+                self._sandbox = make_sandbox(self.ctx.state.path.parent.parent / "cache")
+            except (IsolationError, NativeToolsError) as e:
+                self._sandbox = e
+        return self._sandbox
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
-"""Pod addresses: an IP per pod from its node's pod range, and a real port per container.
+"""Pod addresses: an IP per pod from its node's pod range, and the ports its apps listen on.
 
-Pods get loopback IPs from their node's ``spec.podCIDR`` (``127.244.<n>.0/24``). Processes
-cannot each own port 8080, so every container gets ``PORT``, a free port that stands for its
-first containerPort (or its image's first exposed port). The kubelet records the mapping in
-the pod's ``labkit.dev/ports`` annotation (``{"web": {"8080": 41234}}``); :func:`pod_address`
-turns any port of a pod (a number or a containerPort name) into the address to connect to.
+Pods get loopback IPs from their node's ``spec.podCIDR`` (``127.244.<n>.0/24``). The sandbox's
+network shim (:mod:`labkit.sandbox.native`) makes an app that listens on any port on all
+addresses listen on its own pod IP instead, so every pod has every port, as in a real
+cluster. Privileged ports (1-1023) need root, so they are served ``PRIVILEGED_OFFSET`` higher
+on cluster addresses, for pods and Service listeners alike; the shim translates both ways,
+invisibly to apps. :func:`pod_address` turns any port of a pod (a number or a containerPort
+name) into the address to connect to. Pods of an older daemon may still carry a
+``labkit.dev/ports`` map of real ports; it is honoured.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from typing import Any
 from labkit.embedded.images import Image
 
 PORTS_ANNOTATION = "labkit.dev/ports"
-CONNECT_HOST = "127.0.0.1"  # pod processes listen on all addresses or on loopback
+CONNECT_HOST = "127.0.0.1"  # where a pod without an IP yet is looked for
+PRIVILEGED_OFFSET = 20000  # port 80 of a pod or a ClusterIP is served at 20080
+CLUSTER_NETS = ("127.244.0.0/16", "127.96.0.0/16", "127.100.0.0/16", "127.18.0.0/16")
+
+
+def real_port(port: int) -> int:
+    """The port a cluster address really serves ``port`` on (privileged ones are offset)."""
+    return port + PRIVILEGED_OFFSET if 0 < port < 1024 else port
 
 
 class PoolExhaustedError(Exception):
@@ -124,4 +134,5 @@ def pod_address(pod: dict[str, Any], port: int | str) -> tuple[str, int] | None:
     for mapping in pod_ports(pod).values():
         if number in mapping:
             return CONNECT_HOST, mapping[number]
-    return CONNECT_HOST, number
+    ip = str((pod.get("status") or {}).get("podIP") or CONNECT_HOST)
+    return ip, real_port(number)

@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.kubelet.container import ContainerRunner
+from labkit.embedded.kubelet.env import ConfigError
+from labkit.embedded.kubelet.filesystem import PodFiles, port_event
 from labkit.embedded.kubelet.network import (
     PORTS_ANNOTATION,
     encode_ports,
-    free_port,
     pod_ports,
-    port_available,
 )
 from labkit.embedded.kubelet.status import ContainerRecord, pod_status
+from labkit.embedded.kubelet.volumes import PodVolumes
 from labkit.embedded.podlogs import pod_dir, remove_pod
 from labkit.embedded.resources import lookup
 from labkit.shared.timeutil import rfc3339
@@ -37,6 +39,9 @@ HOLD_LIMIT = 0.5  # the first status waits at most this long for every container
 log = logging.getLogger("labkit.kubelet")
 
 
+REPORT_POLL = 0.25  # seconds between looks at the network shim's reports
+
+
 class PodWorker:
     """Runs one pod with the process runtime."""
 
@@ -48,6 +53,9 @@ class PodWorker:
         self.name: str = meta["name"]
         self.namespace: str = meta.get("namespace", "default")
         self.directory = pod_dir(kubelet.ctx.state.pods_dir, self.namespace, self.name, self.uid)
+        self.files = PodFiles(self.directory)  # the /etc files its containers share
+        state = kubelet.ctx.state
+        self.volumes = PodVolumes(kubelet.ctx.store, pod, self.directory, state.token(), _read(state.ca_file))
         spec = pod.get("spec") or {}
         self.restart_policy = str(spec.get("restartPolicy") or "Always")
         previous = pod.get("status") or {}
@@ -100,6 +108,7 @@ class PodWorker:
     # -- running ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        reports = asyncio.get_running_loop().create_task(self._watch_reports())
         try:
             for runner in self.inits:
                 if runner.record.succeeded:
@@ -118,6 +127,35 @@ class PodWorker:
             raise
         except Exception:
             log.exception("pod %s/%s: the kubelet failed", self.namespace, self.name)
+        finally:
+            reports.cancel()
+
+    async def _watch_reports(self) -> None:
+        """Turn the network shim's reports into events: a port that one container of the pod
+        could not listen on because another process of the pod holds it, as the app's
+        ``EADDRINUSE`` in a real container (whether or not the app exits)."""
+        offset = 0
+        turns = 0
+        while not self.terminating.is_set():
+            await asyncio.sleep(REPORT_POLL)
+            turns += 1
+            if turns % 4 == 0:  # ConfigMap and Secret volumes follow their objects
+                with contextlib.suppress(ConfigError, OSError):
+                    self.volumes.refresh()
+            try:
+                size = self.files.report.stat().st_size
+            except OSError:
+                continue
+            if size <= offset:
+                continue
+            with open(self.files.report, "rb") as f:
+                f.seek(offset)
+                data = f.read(size - offset)
+            offset += data.rfind(b"\n") + 1
+            for line in data.decode(errors="replace").splitlines():
+                event = port_event(line)
+                if event is not None:
+                    self.event("Warning", "PortInUse", event)
 
     def _hold(self, runners: list[ContainerRunner]) -> None:
         self._holding = set(runners)
@@ -135,19 +173,10 @@ class PodWorker:
             if not self._holding:
                 self.publish()
 
-    def port_for(self, container: str, container_port: int | None) -> int:
-        """The real port ``PORT`` of a container: kept for the pod's life (and across daemon
-        restarts when still free)."""
-        mapping = self.ports.get(container)
-        if mapping is None:
-            recorded = self._recorded_ports.get(container, {})
-            old = next(iter(recorded.values()), None)
-            real = old if old is not None and port_available(old) else free_port()
-            mapping = {container_port or 0: real}
-            self.ports[container] = mapping
-            if mapping != recorded:
-                self._ports_written = False
-        return next(iter(mapping.values()))
+    def port_for(self, container: str, container_port: int | None) -> int | None:
+        """The port ``PORT`` says for a container: its first containerPort (or its image's first
+        exposed port), on which it really listens in its pod; None when it declares none."""
+        return container_port
 
     # -- status and events -----------------------------------------------------------------
 
@@ -274,4 +303,12 @@ class PodWorker:
             assert runner.container is not None
             self.kubelet.runtime.kill(runner.container)
         self.kubelet.pool.release(self.ip)
+        self.kubelet.names.unregister(self.files.hosts)
         remove_pod(self.kubelet.ctx.state.pods_dir, self.namespace, self.name, self.uid)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.embedded.kubelet.network import CONNECT_HOST
+from labkit.embedded.kubelet.network import CONNECT_HOST, real_port
 from labkit.embedded.kubelet.runtime import StartError
 
 USER_AGENT = "kube-probe/1.32"
@@ -39,9 +39,9 @@ class Target:
 
     def connect(self, host: str, port: int) -> tuple[str, int]:
         """The address to connect to for ``host:port`` as the probe names it."""
-        if host in ("", self.pod_ip):
-            return CONNECT_HOST, self.ports.get(port, port)
-        return host, port
+        if port in self.ports:  # a real port the kubelet mapped (without isolation)
+            return CONNECT_HOST, self.ports[port]
+        return (host or self.pod_ip), real_port(port)
 
 
 async def check(probe: dict[str, Any], target: Target, run: Exec) -> tuple[bool, str]:

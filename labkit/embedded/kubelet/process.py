@@ -18,10 +18,12 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from labkit.embedded.images import DEFAULT_PATH, Image
 from labkit.embedded.kubelet.runtime import Container, ContainerSpec, StartError
 from labkit.embedded.podlogs import LogWriter
+from labkit.sandbox.isolation import Isolation
 
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
@@ -41,30 +43,60 @@ def _die_with_parent() -> None:
 _SETPRIV = shutil.which("setpriv") if _LIBC is not None else None
 
 
-def _spawn(argv: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+def _spawn(argv: list[str], launcher: list[str] | None) -> tuple[list[str], Callable[[], None] | None]:
     """The command line and preexec_fn that start ``argv`` so that it dies with the daemon."""
+    if launcher is not None:
+        return [*launcher, *argv], None
     if _SETPRIV is not None:
         return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
     return argv, _die_with_parent
 
 
-async def _launch(spec: ContainerSpec, argv: tuple[str, ...], stderr: int) -> asyncio.subprocess.Process:
-    """Start ``argv`` in the container's environment, working directory and own session, so that it
-    dies with the daemon; a program that cannot be executed is a StartError in runc's wording."""
-    command, preexec = _spawn(resolve(argv, spec.image, spec.env, spec.working_dir))
+async def _launch(
+    spec: ContainerSpec,
+    argv: tuple[str, ...],
+    stderr: int,
+    isolation: Isolation | None = None,
+    launcher: list[str] | None = None,
+) -> asyncio.subprocess.Process:
+    """Start ``argv`` in the container's view (or on the host, without isolation), environment
+    and own session, so that it dies with the daemon; a program that cannot be executed is a
+    StartError in runc's wording."""
+    if spec.view is not None and isolation is not None:
+        inside = resolve_inside(argv, spec)
+        command, preexec = _spawn(isolation.command(spec.view, inside), launcher)
+        cwd = spec.view.root
+    else:
+        command, preexec = _spawn(resolve(argv, spec.image, spec.env, spec.working_dir), launcher)
+        cwd = spec.working_dir
     try:
         return await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,
-            cwd=spec.working_dir,
+            cwd=cwd,
             env=spec.env,
             start_new_session=True,
             preexec_fn=preexec,
         )
     except OSError as e:
         raise StartError(f'exec: "{argv[0]}": {(e.strerror or str(e)).lower()}') from None
+
+
+def resolve_inside(argv: tuple[str, ...], spec: ContainerSpec) -> list[str]:
+    """``argv`` with its program found inside the container's view, as runc looks it up;
+    raises :class:`StartError` in runc's wording when it is not there."""
+    assert spec.view is not None
+    if not argv:
+        raise StartError("no command specified")
+    program = argv[0]
+    found = spec.view.which(program, spec.env.get("PATH") or DEFAULT_PATH)
+    if found is None:
+        if "/" in program:
+            raise StartError(f'exec: "{program}": stat {program}: no such file or directory')
+        raise StartError(f'exec: "{program}": executable file not found in $PATH')
+    return [found, *argv[1:]]
 
 
 def resolve(argv: tuple[str, ...], image: Image, env: dict[str, str], cwd: Path) -> list[str]:
@@ -129,26 +161,72 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
+def _signal_members(group: int, sig: int) -> None:
+    """Signal the container's processes but not its main one, when that is the isolation
+    tool (bubblewrap or PRoot): the tool ends when the app does, and a SIGTERM that killed
+    the tool first would cut the app's grace period short."""
+    for pid, _session in _processes():
+        if pid != group and _group_of(pid) == group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+
+
+def _group_of(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[1].split()[2])
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """Wait for the main process to end (even while processes it left hold its output open,
+    which keeps ``proc.wait()`` waiting); its return code."""
+    if proc.returncode is not None:
+        return proc.returncode
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return await proc.wait()
+    ended = loop.create_future()
+    loop.add_reader(fd, lambda: ended.done() or ended.set_result(None))
+    try:
+        await ended
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+    while proc.returncode is None:  # the child watcher reaps it a moment later
+        await asyncio.sleep(0.002)
+    return proc.returncode
+
+
 class ProcessRuntime:
     """Runs containers as local processes; ``record`` is the node's file of running ones."""
 
-    def __init__(self, record: Path) -> None:
+    def __init__(
+        self, record: Path, isolation: Isolation | None = None, launcher: list[str] | None = None
+    ) -> None:
         self.record = record
+        self.isolation = isolation
+        self.launcher = launcher
         self.containers: dict[str, ProcessContainer] = {}
+        self._journal: TextIO | None = None
+        self._lines = 0
 
     async def start(self, spec: ContainerSpec) -> ProcessContainer:
         """Start the container's process in its own session, its output going to its log."""
         spec.working_dir.mkdir(parents=True, exist_ok=True)
-        proc = await _launch(spec, spec.argv, asyncio.subprocess.PIPE)
+        proc = await _launch(spec, spec.argv, asyncio.subprocess.PIPE, self.isolation, self.launcher)
         container = ProcessContainer(spec, proc, LogWriter(spec.log))
         self.containers[spec.id] = container
-        self._save()
+        self._save(spec.id, container)
         return container
 
     async def wait(self, container: Container) -> int:
         """Wait for the main process; then kill what it left behind and finish the log."""
         container = _own(container)
-        code = await container.proc.wait()
+        code = await _exited(container.proc)
         if container.exit_code is None:
             container.exit_code = 128 - code if code < 0 else code
             _signal_group(container.proc.pid, signal.SIGKILL)
@@ -157,7 +235,7 @@ class ProcessRuntime:
                 task.cancel()
             container.log.close()
             self.containers.pop(container.spec.id, None)
-            self._save()
+            self._save(container.spec.id, None)
         return container.exit_code
 
     async def stop(self, container: Container, grace: float) -> None:
@@ -165,12 +243,15 @@ class ProcessRuntime:
         container = _own(container)
         if container.proc.returncode is not None:
             return
-        _signal_group(container.proc.pid, signal.SIGTERM)
+        if container.spec.view is not None and self.isolation is not None:
+            _signal_members(container.proc.pid, signal.SIGTERM)
+        else:
+            _signal_group(container.proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(container.proc.wait(), grace)
+            await asyncio.wait_for(_exited(container.proc), grace)
         except asyncio.TimeoutError:
             _signal_group(container.proc.pid, signal.SIGKILL)
-            await container.proc.wait()
+            await _exited(container.proc)
 
     def kill(self, container: Container) -> None:
         """SIGKILL the container's processes."""
@@ -184,9 +265,10 @@ class ProcessRuntime:
     async def exec(self, container: Container, argv: list[str], timeout: float) -> tuple[int, bytes]:
         """Run a command with the container's environment and working directory."""
         spec = container.spec
-        proc = await _launch(spec, tuple(argv), asyncio.subprocess.STDOUT)
+        proc = await _launch(spec, tuple(argv), asyncio.subprocess.STDOUT, self.isolation, self.launcher)
         try:
             output, _ = await asyncio.wait_for(proc.communicate(), timeout)
+            _signal_group(proc.pid, signal.SIGKILL)  # what the command left behind
         except asyncio.TimeoutError:
             _signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
@@ -199,32 +281,70 @@ class ProcessRuntime:
         return _own(container).log.tail_text()
 
     # -- the record of running containers ------------------------------------------------
+    # An append-only journal, one JSON line per start ("+") and end ("-"), so that recording
+    # a container costs the same however many run; it is rewritten whole only when ended
+    # entries outnumber the live ones.
 
-    def _save(self) -> None:
-        entries = {
-            cid: {"pid": c.proc.pid, "marks": [f"{k}={c.spec.env.get(k, '')}" for k in MARKS]}
-            for cid, c in self.containers.items()
-        }
-        self.record.parent.mkdir(parents=True, exist_ok=True)
+    def _save(self, cid: str, container: ProcessContainer | None) -> None:
+        if container is not None:
+            marks = [f"{k}={container.spec.env.get(k, '')}" for k in MARKS]
+            line = {"op": "+", "id": cid, "pid": container.proc.pid, "marks": marks}
+        else:
+            line = {"op": "-", "id": cid}
+        if self._journal is None:
+            self.record.parent.mkdir(parents=True, exist_ok=True)
+            self._journal = open(self.record, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+        self._journal.write(json.dumps(line) + "\n")
+        self._journal.flush()
+        self._lines += 1
+        if self._lines > 64 and self._lines > 4 * len(self.containers):
+            self._compact()
+
+    def _compact(self) -> None:
         tmp = self.record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entries))
+        with open(tmp, "w", encoding="utf-8") as out:
+            for cid, c in self.containers.items():
+                marks = [f"{k}={c.spec.env.get(k, '')}" for k in MARKS]
+                out.write(json.dumps({"op": "+", "id": cid, "pid": c.proc.pid, "marks": marks}) + "\n")
         tmp.replace(self.record)
+        if self._journal is not None:
+            self._journal.close()
+        self._journal = open(self.record, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+        self._lines = len(self.containers)
+
+    def _recorded(self) -> dict[str, dict[str, object]]:
+        entries: dict[str, dict[str, object]] = {}
+        try:
+            text = self.record.read_text(encoding="utf-8")
+        except OSError:
+            return entries
+        for raw in text.splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue  # a line cut short by a kill
+            if line.get("op") == "+":
+                entries[str(line["id"])] = line
+            else:
+                entries.pop(str(line.get("id")), None)
+        return entries
 
     def kill_leftovers(self) -> int:
         """Kill what is left of the containers a previous run recorded; how many processes."""
-        try:
-            entries = json.loads(self.record.read_text())
-        except (OSError, ValueError):
-            return 0
-        sessions = {int(e["pid"]): [m.encode() for m in e.get("marks", [])] for e in entries.values()}
+        entries = self._recorded()
+        sessions = {int(e["pid"]): [str(m).encode() for m in e.get("marks", [])] for e in entries.values()}
         killed = 0
-        for pid, session in _processes():
+        for pid, session in _processes() if sessions else []:
             marks = sessions.get(session)
             if marks is not None and _environ_has(pid, marks):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
                     killed += 1
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
         self.record.unlink(missing_ok=True)
+        self._lines = 0
         return killed
 
 

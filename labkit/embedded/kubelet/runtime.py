@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from labkit.embedded.images import Image
+from labkit.sandbox.view import View
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,9 @@ class ContainerSpec:
     image: Image
     argv: tuple[str, ...]  # entrypoint and cmd after the pod's command and args
     env: dict[str, str]
-    working_dir: Path
+    working_dir: Path  # on the host: the view's working directory, or the process's own
     log: Path
+    view: View | None = None  # what the process sees; None: the host as it is (no isolation)
 
 
 class StartError(Exception):

@@ -1,0 +1,1 @@
+"""Container sandbox of the embedded cluster: isolation of pods and RUN steps."""
