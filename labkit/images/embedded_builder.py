@@ -26,7 +26,6 @@ import re
 import signal
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from labkit.images.context import MAX_CONTEXT_BYTES, BuildContext
 from labkit.images.dockerfile import Dockerfile, Instruction, Stage, SubstitutionError, expand, parse, words
 from labkit.images.layers import LayerCache, LayerInfo, Snapshot, changes, relocate, snapshot
 from labkit.images.models import BuildResult, BuildStep, HistoryEntry, ProgressCallback, StepState
+from labkit.images.runstep import run_isolation, run_view
 from labkit.images.steps import (
     SCRIPT_RUNNER,
     architecture,
@@ -50,11 +50,10 @@ from labkit.images.steps import (
     is_archive,
     place,
     refuse_package_managers,
-    run_path,
     target_path,
     tools_dir,
-    which,
 )
+from labkit.sandbox.isolation import own_for
 from labkit.shared.imagestore import DiskImages
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
@@ -591,27 +590,25 @@ class _Builder:
 
     def _run(self, st: StageState, ins: Instruction, argv: list[str], env: dict[str, str]) -> set[str]:
         root = st.root
-        cwd = root / st.workdir.lstrip("/")
-        cwd.mkdir(parents=True, exist_ok=True)
-        run_env = dict(env)
+        (root / st.workdir.lstrip("/")).mkdir(parents=True, exist_ok=True)
         python = st.base is not None and st.base.python
         tools = tools_dir(self.store) if python else None
-        run_env["PATH"] = run_path(root, env.get("PATH") or catalog.DEFAULT_PATH, tools)
-        run_env.setdefault("HOME", str(root))
-        if tools is not None:
-            run_env["LABKIT_BUILD_PYTHON"] = sys.executable
-            run_env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(tools / "python"), env.get("PYTHONPATH")) if p
-            )
-            run_env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-        program = which(argv[0], root, run_env["PATH"])
+        view, run_env = run_view(root, st.workdir, env, tools)
+        isolation = run_isolation(ins)
+        program = view.which(argv[0], run_env["PATH"])
         if program is None:
             raise BuildError(
                 f'Dockerfile line {ins.line}: {ins.original}: "{argv[0]}": executable file not found',
                 "check the program's name; RUN uses the image's programs, then this machine's",
                 line=ins.line,
             )
-        code, tail = self._stream(st, ins, [program, *argv[1:]], cwd, run_env)
+        made = view.stubs()
+        own_for(isolation, root)
+        try:
+            command = isolation.command(view, [program, *argv[1:]])
+            code, tail = self._stream(st, ins, command, root, run_env)
+        finally:
+            view.remove_stubs(made)
         if code != 0:
             shown = "\n".join(tail[-OUTPUT_TAIL:])
             raise BuildError(

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,6 +20,8 @@ from labkit.errors import BaseImageError, BuildError, ImageError
 from labkit.images import local
 from labkit.images.embedded_builder import build
 from labkit.images.models import BuildResult, BuildStep
+from labkit.sandbox.isolation import detect, own_for
+from labkit.sandbox.view import View, borrowed
 from labkit.shared.imagestore import DiskImages
 
 SERVER = "import os\nprint('serving on', os.environ.get('PORT', '8080'))\n"
@@ -122,7 +125,7 @@ def test_run_uses_arg_and_env_and_streams_its_output(tmp_path: Path, home: Path)
     result, events = run_build(ctx, home, "greet:1", build_args={"WHO": "posts", "UNUSED": "x"})
     assert [e.output for e in events if e.state == "output"] == ["hello posts set"]
     root = DiskImages(home).get("greet:1").rootfs
-    assert (root / "work/where.txt").read_text().strip() == str(root / "work")
+    assert (root / "work/where.txt").read_text().strip() == "/work"  # the image is /, as in Docker
     assert (root / "work/heredoc.txt").read_text() == "from a heredoc\n"
     assert any("UNUSED" in w and "not consumed" in w for w in result.warnings)
 
@@ -149,6 +152,20 @@ def make_wheel(folder: Path) -> Path:
     return path
 
 
+def run_in_image(rootfs: Path, scratch: Path, argv: list[str]) -> str:
+    """Run ``argv`` in a copy of an image, isolated as a container; its output."""
+    root = scratch / "root"
+    shutil.copytree(rootfs, root, symlinks=True)
+    mounts, links = borrowed(root)
+    view = View(root, "/", tuple(mounts), None, tuple(links))
+    view.stubs()
+    isolation = detect()
+    own_for(isolation, root)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root"}
+    out = subprocess.run(isolation.command(view, argv), capture_output=True, text=True, env=env, cwd=root)
+    return out.stdout + out.stderr
+
+
 def test_pip_install_goes_into_that_images_own_environment(tmp_path: Path, home: Path) -> None:
     ctx = tmp_path / "c"
     make_wheel(ctx / "wheels")
@@ -161,9 +178,10 @@ def test_pip_install_goes_into_that_images_own_environment(tmp_path: Path, home:
     assert "hi from hello" in [e.output for e in events if e.state == "output"]
     image = DiskImages(home).get("withpip:1")
     script = image.rootfs / "usr/local/bin/hello-cli"
-    assert f"{image.rootfs}/usr/local/bin/python" in script.read_text()  # names the image's own python,
-    assert "/tmp/build-" not in script.read_text()  # not the build's temporary root
-    assert subprocess.run([script], capture_output=True, text=True).stdout == "hi from hello\n"
+    # the script names the image's own python where the image has it, as pip in a container writes it
+    assert script.read_text().startswith("#!/usr/local/bin/python")
+    assert "/tmp/build-" not in script.read_text() and str(home) not in script.read_text()
+    assert run_in_image(image.rootfs, tmp_path / "run", ["hello-cli"]) == "hi from hello\n"
     run_build(write(tmp_path / "o", {"Dockerfile": "FROM python:3.11\n"}), home, "plain:1")
     plain = DiskImages(home).get("plain:1").rootfs / "usr/local/bin/python"
     for python in (plain, Path(sys.executable)):

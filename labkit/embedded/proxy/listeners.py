@@ -23,6 +23,7 @@ from typing import Any
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.base import Controller, Key
+from labkit.embedded.kubelet.network import real_port
 from labkit.embedded.proxy import ServiceRouter
 from labkit.embedded.proxy.records import CONNECT_FAILED, Record
 from labkit.embedded.proxy.table import ServiceView
@@ -42,6 +43,17 @@ class Binding:
     port: int
     port_name: str
     via: str  # "clusterip", "nodeport" or "loadbalancer"
+    optional: bool = False  # tried, but no event when it cannot be opened
+
+
+def _cluster_bindings(host: str, port: int, name: str, via: str) -> list[Binding]:
+    """A Service port on a cluster address: pods reach a privileged one ``PRIVILEGED_OFFSET``
+    higher (their network shim translates it), so it is served there; the port itself is
+    served too where this process may open it (as root), for clients on the host."""
+    real = real_port(port)
+    if real == port:
+        return [Binding(host, port, name, via)]
+    return [Binding(host, real, name, via), Binding(host, port, name, via, optional=True)]
 
 
 @dataclass
@@ -60,12 +72,13 @@ def bindings(view: ServiceView, node_ips: list[str]) -> list[Binding]:
         if port.protocol != "TCP":
             continue
         if view.cluster_ip:
-            wanted.append(Binding(view.cluster_ip, port.port, port.name, "clusterip"))
+            wanted.extend(_cluster_bindings(view.cluster_ip, port.port, port.name, "clusterip"))
         if port.node_port and view.type in ("NodePort", "LoadBalancer"):
             for host in dict.fromkeys([NODE_HOST, *node_ips]):
                 wanted.append(Binding(host, port.node_port, port.name, "nodeport"))
         if view.type == "LoadBalancer":
-            wanted.extend(Binding(ip, port.port, port.name, "loadbalancer") for ip in view.ingress_ips)
+            for ip in view.ingress_ips:
+                wanted.extend(_cluster_bindings(ip, port.port, port.name, "loadbalancer"))
     return wanted
 
 
@@ -126,7 +139,8 @@ class ServiceListeners(Controller):
             try:
                 await self._listen(key, binding)
             except OSError as e:
-                failures.append(_listen_failure(binding, e, self.retry_seconds))
+                if not binding.optional:
+                    failures.append(_listen_failure(binding, e, self.retry_seconds))
         return failures
 
     async def _listen(self, key: Key, binding: Binding) -> None:
