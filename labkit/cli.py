@@ -109,6 +109,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"pid:        {status.pid}")
         print(f"server:     {status.server}")
         print(f"nodes:      {len(status.nodes)} ({', '.join(status.nodes)})")
+        print(f"isolation:  {status.isolation or 'not reported yet'}")
     if status.state != "absent":
         print(f"kubeconfig: {status.kubeconfig}")
     else:

@@ -22,7 +22,7 @@ from typing import Any
 
 from labkit.embedded.state import ClusterDir, labkit_home
 from labkit.errors import ClusterError, UsageError
-from labkit.shared.contract import POWER_ANNOTATION
+from labkit.shared.contract import ISOLATION_ANNOTATION, POWER_ANNOTATION
 
 DEFAULT_NAME = "labkit"
 DAEMON_MODULE = "labkit.embedded.daemon"
@@ -38,6 +38,7 @@ class ClusterStatus:
     server: str | None
     kubeconfig: Path
     nodes: list[str]
+    isolation: str = ""  # how its pods are isolated, as its nodes report it
 
 
 class EmbeddedCluster:
@@ -112,9 +113,13 @@ class EmbeddedCluster:
         """Running, stopped or absent, with its server and nodes when running."""
         pid = self.running_pid()
         nodes: list[str] = []
+        isolation = ""
         if pid is not None:
             with contextlib.suppress(ClusterError):
-                nodes = [n["metadata"]["name"] for n in self.request("/api/v1/nodes").get("items", [])]
+                items = self.request("/api/v1/nodes").get("items", [])
+                nodes = [n["metadata"]["name"] for n in items]
+                notes = [(n["metadata"].get("annotations") or {}).get(ISOLATION_ANNOTATION) for n in items]
+                isolation = next((n for n in notes if n), "")
         state = "running" if pid is not None else ("stopped" if self.dir.exists() else "absent")
         return ClusterStatus(
             self.name,
@@ -123,6 +128,7 @@ class EmbeddedCluster:
             self.dir.server() if self.dir.exists() else None,
             self.dir.kubeconfig,
             nodes,
+            isolation,
         )
 
     # -- lifecycle -----------------------------------------------------------------------

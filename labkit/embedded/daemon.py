@@ -65,7 +65,8 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     registry.toleration_seconds = config.eviction_delay
     bootstrap(registry, cluster.name, config.nodes)
     ctx = ClusterContext(registry, config, cluster, random.Random(config.seed))
-    images = LayeredImages(DiskImageSource(DiskImages(cluster.path.parents[1])), builtin_images())
+    home = cluster.path.parents[1]
+    images = LayeredImages(DiskImageSource(DiskImages(home)), builtin_images(home / "cache" / "stock"))
     manager = ClusterManager(ctx, images)
     http_proxy = HttpProxy(store, manager.router)  # how pods call Services by name
     await http_proxy.start()

@@ -15,7 +15,13 @@ a small HTTP server in the spirit of podinfo, and ``busybox`` (aliases ``alpine`
 from __future__ import annotations
 
 import hashlib
+import os
+import platform
+import shutil
 import sys
+import tempfile
+import venv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -27,8 +33,9 @@ ECHO_SERVER = Path(__file__).with_name("echo_server.py")
 ECHO_NAMES = ("labkit/echo", "echo")
 BUSYBOX_NAMES = ("busybox", "alpine", "debian", "ubuntu")
 BUILTIN_HINT = (
-    "labkit runs images it built (%%dockerfile / labkit build) or the built-in ones: "
-    "labkit/echo (alias echo), busybox (aliases alpine, debian, ubuntu)"
+    "labkit runs images it built (%%dockerfile / labkit build) and the built-in ones: "
+    "labkit/echo (alias echo), busybox (aliases alpine, debian, ubuntu), python:* and node:* "
+    "(this machine's interpreters)"
 )
 
 
@@ -64,7 +71,13 @@ def image_id(*parts: str) -> str:
 
 
 class BuiltinImages:
-    """The images every cluster has: ``labkit/echo`` and ``busybox``, any tag."""
+    """The images every cluster has: ``labkit/echo``, ``busybox`` (and the shells that stand
+    for ``alpine``, ``debian``, ``ubuntu``), ``python`` and ``node``, any tag. ``python`` and
+    ``node`` images are made once under ``cache`` (an environment of their own at
+    ``/usr/local``, as the official images have one), from this machine's interpreters."""
+
+    def __init__(self, cache: Path | None = None) -> None:
+        self.cache = cache
 
     def resolve(self, image: str) -> Image | None:
         """The built-in image a reference names, or None."""
@@ -73,6 +86,8 @@ class BuiltinImages:
             return _echo(image, tag)
         if repository in BUSYBOX_NAMES:
             return _busybox(image, repository, tag)
+        if repository in ("python", "node") and self.cache is not None:
+            return stock_image(image, repository, tag, self.cache)
         return None
 
 
@@ -98,6 +113,60 @@ def _busybox(reference: str, repository: str, tag: str) -> Image:
     return Image(reference, image_id(repository, tag), config, size=size)
 
 
-def builtin_images() -> ImageStore:
-    """A store holding the built-in images."""
-    return BuiltinImages()
+def builtin_images(cache: Path | None = None) -> ImageStore:
+    """A store holding the built-in images (``python`` and ``node`` need a ``cache``)."""
+    return BuiltinImages(cache)
+
+
+def stock_image(reference: str, repository: str, tag: str, cache: Path) -> Image | None:
+    """``python:*`` or ``node:*`` as this machine can supply it; None when it cannot (no node)."""
+    if repository == "python":
+        version = platform.python_version()
+        root = _made(cache / f"python-{version}", _python_root)
+        env = (("PATH", DEFAULT_PATH), ("LANG", "C.UTF-8"), ("PYTHON_VERSION", version))
+        config = ImageConfig(cmd=("python3",), env=env)
+    else:
+        node = shutil.which("node")
+        if node is None:
+            return None
+        real = os.path.realpath(node)
+        root = _made(cache / f"node-{hashlib.sha256(real.encode()).hexdigest()[:12]}", _node_root(real))
+        config = ImageConfig(cmd=("node",), env=(("PATH", DEFAULT_PATH),))
+    return Image(reference, image_id(repository, tag, str(root)), config, root=root, size=_size(root))
+
+
+def _made(root: Path, make: Callable[[Path], None]) -> Path:
+    """``root``, made by ``make`` once (in a temporary directory, then renamed into place)."""
+    if root.is_dir():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=root.name + ".", dir=root.parent))
+    try:
+        make(tmp)
+        tmp.chmod(0o755)
+        os.rename(tmp, root)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not root.is_dir():
+            raise
+    return root
+
+
+def _python_root(root: Path) -> None:
+    venv.EnvBuilder(symlinks=True, with_pip=False).create(root / "usr" / "local")
+
+
+def _node_root(node: str) -> Callable[[Path], None]:
+    def make(root: Path) -> None:
+        bin_dir = root / "usr" / "local" / "bin"
+        bin_dir.mkdir(parents=True)
+        for name in ("node", "npm", "npx"):
+            found = node if name == "node" else shutil.which(name)
+            if found:
+                (bin_dir / name).symlink_to(os.path.realpath(found))
+
+    return make
+
+
+def _size(root: Path) -> int:
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())

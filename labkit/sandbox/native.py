@@ -17,12 +17,13 @@ copies the values. It never prints, and ignores malformed values (``shim_env`` c
     nginx's ``listen [::]:80``, is parked on ``[::1]:0`` instead, so that it takes no port).
     ``connect()``/``sendto()``/``sendmsg()`` to ``127.0.0.1``, ``0.0.0.0``, ``::1``, ``::``,
     ``::ffff:127.0.0.1`` go to the pod IP. ``getsockname()`` on a rewritten socket returns
-    what the app asked for (with the real port when it asked for port 0).
+    what the app asked for (with the real port when it asked for port 0). ``listen()`` on an
+    unbound socket first binds it as ``bind(("", 0))`` would, so that it lands on the pod IP.
 ``LABKIT_PORT_OFFSET=N`` and ``LABKIT_CLUSTER_NETS=127.244.0.0/16,127.96.0.0/16``
     Ports 1..1023 on a cluster address (in one of the IPv4 CIDRs, v4-mapped IPv6 included,
-    or the pod IP) become ``port+N`` for bind, connect and sendto; getsockname and
-    getpeername show ``port-N`` for real ports N+1..N+1023 on cluster addresses. 0 or unset:
-    off.
+    or the pod IP) become ``port+N`` for bind, connect, sendto and sendmsg; getsockname,
+    getpeername and the sources from recvfrom/recvmsg show ``port-N`` for real ports
+    N+1..N+1023 on cluster addresses. 0 or unset: off.
 ``LABKIT_LOOPBACK_ONLY=1``
     connect/sendto/sendmsg to an address outside 127.0.0.0/8, ``::1`` and
     ``::ffff:127.0.0.0/104`` fail with ENETUNREACH, sending nothing.
@@ -36,6 +37,10 @@ copies the values. It never prints, and ignores malformed values (``shim_env`` c
         BLOCKED <ip>:<port> pid=<pid> comm=<comm>
         LISTEN <ip asked>:<port asked> real=<real ip>:<real port> pid=<pid> comm=<comm>
 
+    A parked IPv6-only socket reports ``LISTEN :::80 real=::1:<port>``: it listens, but no
+    pod traffic can reach it (all of it is IPv4), so count the port by its IPv4 twin.
+    ``comm`` is the process's name as in ``/proc/PID/comm``. Create the file beforehand,
+    writable by the pod's user: a process that creates it makes it 0644 (under its umask).
     The file is opened (``O_APPEND|O_CREAT|O_CLOEXEC``) for each event and closed again, so
     forked and exec'd children report through their own ``open`` and no descriptor is held
     (none leaks into children, none can be confused with an app's own file).
@@ -46,8 +51,10 @@ A program that clears its environment and then execs another one starts that one
 
 **launcher** (``NativeTools.launcher``): ``launcher [--pdeathsig] [--no-new-privs]
 [--no-statx] [--no-userns] -- PROGRAM ARGS...`` sets the options, then ``execvp``. See the
-comment at the top of ``native/launcher.c``. It is linked statically when the C library
-allows it (``libc6-dev`` ships ``libc.a``), so that it runs in any filesystem view.
+comment at the top of ``native/launcher.c``. ``--pdeathsig`` fires when the *thread* that
+started the launcher ends, so start it from a thread that lives as long as the pod should.
+It is linked statically when the C library allows it (``libc6-dev`` ships ``libc.a``), so
+that it runs in any filesystem view (an image rootfs under PRoot, for example).
 """
 
 from __future__ import annotations
@@ -188,7 +195,7 @@ def _build(
     for target in targets:
         if target.exists():
             return target
-    output = ""
+    output: str | None = ""
     for flags, target in zip(flag_choices, targets, strict=True):
         output = _compile(compiler, source, target, flags, libs)
         if output is None:
@@ -200,7 +207,10 @@ def _compile(
     compiler: list[str], source: Path, target: Path, flags: Sequence[str], libs: Sequence[str]
 ) -> str | None:
     """Compile into a temporary file and rename it to ``target``; the error text, or None."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as e:
+        raise NativeToolsError(f"cannot write into the cache directory {target.parent}: {e}") from e
     os.close(fd)
     argv = [*compiler, *flags, "-o", tmp, str(source), *libs]
     try:
@@ -213,6 +223,20 @@ def _compile(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _ipv4_network(text: str) -> ipaddress.IPv4Network:
+    """An IPv4 network, also from its v4-mapped IPv6 form (``::ffff:127.244.0.0/112``)."""
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+        if isinstance(net, ipaddress.IPv6Network):
+            mapped = net.network_address.ipv4_mapped
+            if mapped is None or net.prefixlen < 96:
+                raise ValueError("not an IPv4 or v4-mapped IPv6 network")
+            net = ipaddress.IPv4Network((mapped, net.prefixlen - 96), strict=False)
+        return net
+    except ValueError as e:
+        raise ValueError(f"bad cluster network {text!r}: {e}") from e
 
 
 def shim_env(
@@ -234,12 +258,7 @@ def shim_env(
         raise ValueError(f"the pod IP must be an IPv4 loopback address (127.x.y.z), not {pod_ip!r}")
     if not 0 <= port_offset <= 65535 - 1023:
         raise ValueError(f"the port offset must be between 0 and {65535 - 1023}, not {port_offset}")
-    nets = []
-    for net in cluster_nets:
-        try:
-            nets.append(str(ipaddress.IPv4Network(net, strict=False)))
-        except ValueError as e:
-            raise ValueError(f"bad cluster network {net!r}: {e}") from e
+    nets = [str(_ipv4_network(net)) for net in cluster_nets]
     env = {"LABKIT_POD_IP": str(ip)}
     if port_offset:
         env["LABKIT_PORT_OFFSET"] = str(port_offset)

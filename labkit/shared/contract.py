@@ -15,6 +15,8 @@ DOMAIN = "labkit.dev"
 POWER_ANNOTATION = f"{DOMAIN}/power"
 # Pod: the kubelet's port map, {"<container>": {"<containerPort or name>": <real port>}}
 PORTS_ANNOTATION = f"{DOMAIN}/ports"
+# Node: how its kubelet isolates containers, in words ("bubblewrap 0.11.0 (user namespaces)")
+ISOLATION_ANNOTATION = f"{DOMAIN}/isolation"
 # Pod: "simulated" runs no process (for scale); absent: the cluster's default runtime
 RUNTIME_ANNOTATION = f"{DOMAIN}/runtime"
 # Service: "random" or "round-robin" balancing per connection (embedded kube-proxy)

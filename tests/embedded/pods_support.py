@@ -176,18 +176,22 @@ def waiting_reason(pod: dict[str, Any]) -> str:
     return str((status_of(pod).get("state", {}).get("waiting") or {}).get("reason", ""))
 
 
-def real_port(pod: dict[str, Any]) -> int:
-    """Where the pod's first container really listens, from the ``labkit.dev/ports`` annotation."""
-    text = pod["metadata"].get("annotations", {}).get("labkit.dev/ports")
-    assert text, f"pod {pod['metadata']['name']} has no labkit.dev/ports annotation"
-    ports = next(iter(json.loads(text).values()))
-    return int(next(iter(ports.values())))
+def real_port(pod: dict[str, Any]) -> tuple[str, int]:
+    """Where the pod's first container listens: its pod IP and its first containerPort (the
+    app's own port, as in a real cluster)."""
+    ports = pod["spec"]["containers"][0].get("ports") or [{"containerPort": 8080}]
+    return str(pod["status"]["podIP"]), int(ports[0]["containerPort"])
 
 
-def http(port: int, path: str = "/", method: str = "GET") -> tuple[int, Any]:
-    """An HTTP request to a local port: (status, parsed JSON body)."""
+def _host_port(address: int | tuple[str, int]) -> tuple[str, int]:
+    return ("127.0.0.1", address) if isinstance(address, int) else address
+
+
+def http(address: int | tuple[str, int], path: str = "/", method: str = "GET") -> tuple[int, Any]:
+    """An HTTP request to a local address: (status, parsed JSON body)."""
+    host, port = _host_port(address)
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", method=method, data=b"" if method == "POST" else None
+        f"http://{host}:{port}{path}", method=method, data=b"" if method == "POST" else None
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -196,15 +200,16 @@ def http(port: int, path: str = "/", method: str = "GET") -> tuple[int, Any]:
         return e.code, json.loads(e.read())
 
 
-def wait_serving(port: int, timeout: float = 5) -> None:
-    """Wait until something accepts connections on a local port (a pod without a readiness probe
-    is Ready as soon as its process starts, before the app listens, as upstream)."""
+def wait_serving(address: int | tuple[str, int], timeout: float = 5) -> None:
+    """Wait until something accepts connections on a local address (a pod without a readiness
+    probe is Ready as soon as its process starts, before the app listens, as upstream)."""
+    host, port = _host_port(address)
 
     def connects() -> bool:
         with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) == 0
+            return s.connect_ex((host, port)) == 0
 
-    wait_until(f"a listener on port {port}", connects, bool, timeout)
+    wait_until(f"a listener on {host}:{port}", connects, bool, timeout)
 
 
 def free_port() -> int:
@@ -226,9 +231,21 @@ def pod_processes(cluster: Cluster) -> dict[int, dict[str, str]]:
         except (OSError, IndexError):
             continue
         env = dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
-        if "POD_IP" in env and env.get("HOME", "").startswith(home) and state != "Z":
+        ours = env.get("HOME", "").startswith(home) or env.get("LABKIT_CLUSTER", "").startswith(home)
+        if "POD_IP" in env and ours and state != "Z" and not _isolation_tool(entry):
             found[int(entry.name)] = env
     return found
+
+
+def _isolation_tool(entry: Path) -> bool:
+    """Whether the process is the sandbox's own (bubblewrap, PRoot, the launcher), not the app's."""
+    try:
+        argv0 = (entry / "cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return True
+    return os.path.basename(argv0).decode(errors="replace") in ("bwrap", "proot", "launcher") or (
+        b"launcher-" in argv0
+    )
 
 
 def alive(pid: int) -> bool:
@@ -250,3 +267,12 @@ def api_client(cluster: Cluster) -> client.ApiClient:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=configuration)
     return client.ApiClient(configuration)
+
+
+def one_pid(cluster: Cluster, pod: str, timeout: float = 10) -> int:
+    """The app process of a one-container pod, once it runs (a pod without a readiness probe is
+    Ready when its container starts, a moment before the sandbox execs the app)."""
+    (pid,) = wait_until(
+        f"the process of {pod}", lambda: pids_of(cluster, pod), lambda p: len(p) == 1, timeout
+    )
+    return pid

@@ -20,6 +20,7 @@ from tests.embedded.pods_support import (
     condition,
     echo_deployment,
     http,
+    one_pid,
     pod_processes,
     real_port,
     running_and_ready,
@@ -65,7 +66,7 @@ def test_stopping_a_worker_moves_its_pods_and_starting_it_brings_it_back(
     assert sorted(p["spec"]["nodeName"] for p in pods) == [worker, worker2]
     moved = next(p for p in pods if p["spec"]["nodeName"] == worker)
     name = moved["metadata"]["name"]
-    (pid,) = (p for p, env in pod_processes(c).items() if env["HOSTNAME"] == name)
+    pid = one_pid(c, name)
 
     unknown = labkit("node", "stop", "nosuch", "--name", c.name, home=c.home, check=False)
     assert unknown.returncode == 1

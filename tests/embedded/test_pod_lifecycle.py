@@ -23,6 +23,7 @@ from tests.embedded.pods_support import (
     echo_deployment,
     free_port,
     http,
+    one_pid,
     pids_of,
     real_port,
     running_and_ready,
@@ -169,7 +170,7 @@ def test_a_failing_readiness_probe_makes_the_pod_not_ready(kube: Kube) -> None:
 def test_kill_9_of_a_pod_process_restarts_it_with_restart_policy_always(kube: Kube) -> None:
     kube.apply(app_pod("victim"))
     wait_until("victim running", lambda: kube.pod("victim"), running_and_ready)
-    (pid,) = pids_of(kube.cluster, "victim")
+    pid = one_pid(kube.cluster, "victim")
     os.kill(pid, signal.SIGKILL)
 
     pod = wait_until(
@@ -187,7 +188,7 @@ def test_kill_9_of_a_pod_process_restarts_it_with_restart_policy_always(kube: Ku
 def test_kill_9_with_restart_policy_never_fails_the_pod(kube: Kube) -> None:
     kube.apply(app_pod("once", restart_policy="Never"))
     wait_until("once running", lambda: kube.pod("once"), running_and_ready)
-    (pid,) = pids_of(kube.cluster, "once")
+    pid = one_pid(kube.cluster, "once")
     os.kill(pid, signal.SIGKILL)
 
     pod = wait_until("the pod failed", lambda: kube.pod("once"), lambda p: p["status"]["phase"] == "Failed")
@@ -341,8 +342,8 @@ def test_a_port_taken_by_another_process_crash_loops_with_a_hint(kube: Kube) -> 
         )
         last = status_of(pod)["lastState"]["terminated"]
         assert (last["exitCode"], last["reason"]) == (1, "Error")
-        assert "make it listen on $PORT" in last["message"]
-        assert "make it listen on $PORT" in _event(kube, "clash", "BackOff", "Back-off restarting")
+        assert "port is already in use" in last["message"]
+        assert "port is already in use" in _event(kube, "clash", "BackOff", "Back-off restarting")
         logs = kube("logs", "clash", "--previous").stdout
         assert f"echo: cannot listen on 0.0.0.0:{port}: [Errno 98] Address already in use" in logs
 

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 PORT_IN_USE = re.compile(r"address already in use", re.IGNORECASE)
 PORT_HINT = (
-    "the app's port is already in use in its pod: another container (or process) of the same pod "
-    "listens on it, and containers of a pod share one network"
+    "the app's port is already in use: another container of the same pod listens on it (containers "
+    "of a pod share one network), or a program on this machine holds it on all addresses"
 )
 FAST_PROBE = 0.1  # before a probe first succeeds, within its first period, retry this often
 
@@ -189,11 +189,21 @@ class ContainerRunner:
         """ErrImagePull, then ImagePullBackOff for the back-off; False if the pod goes away.
         ``local``: the image is here but was built here, so pull policy Always cannot pull it."""
         repository, tag = split_reference(reference)
+        if tag == "latest":
+            why = 'imagePullPolicy is Always (the default for ":latest" or no tag), so it must be pulled'
+            fix = f"give the image a version tag (labkit build -t {repository}:1.0) or set "
+        else:
+            # the tag is a version, so Always came from the spec: written there by hand, or filled
+            # in by defaulting when the pod template was first created with an untagged image
+            why = (
+                "the container's imagePullPolicy is Always (set in the manifest, or defaulted when the "
+                'template was first applied with an untagged or ":latest" image, and kept since), '
+                "so it must be pulled"
+            )
+            fix = "set "
         error = (
-            f'image "{repository}:{tag}" was built on this machine and no registry has it, but '
-            'imagePullPolicy is Always (the default for ":latest" or no tag), so it must be pulled: '
-            f"give the image a version tag (labkit build -t {repository}:1.0) or set "
-            "imagePullPolicy: IfNotPresent"
+            f'image "{repository}:{tag}" was built on this machine and no registry has it, but {why}: '
+            f"{fix}imagePullPolicy: IfNotPresent"
             if local
             else f'image "{repository}:{tag}" not found: {BUILTIN_HINT}'
         )
@@ -261,7 +271,8 @@ class ContainerRunner:
                 view = container_view(
                     sandbox.isolation, image, base, worker.files, workdir, hostname, sandbox.shim, volumes
                 )
-                env = {**inside_env(env, image), **shim_env(worker.ip, hostname, kubelet.node)}
+                marks = shim_env(worker.ip, hostname, kubelet.node, str(kubelet.ctx.state.path))
+                env = {**inside_env(env, image), **marks}
                 env.setdefault("HOME", "/root")
                 argv = inside_command(image, argv)
                 working_dir = view.root / view.cwd.lstrip("/")

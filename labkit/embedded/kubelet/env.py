@@ -4,9 +4,9 @@ The environment is the image's, then the service links (kubelet's ``<NAME>_SERVI
 for the Services of the pod's namespace that exist when the container starts, see
 :func:`service_env`), then the cluster's HTTP proxy (``HTTP_PROXY``, ``NO_PROXY``, see
 :func:`proxy_env`), then labkit's own (``HOSTNAME``, ``POD_IP``, and ``PORT`` when the
-container declares a port), then ``envFrom`` sources, then ``env`` entries, later ones winning. Values may come from
-ConfigMaps, Secrets and the downward API; ``$(VAR)`` references in values, commands and args
-are expanded from the variables the pod spec defines. A missing ConfigMap, Secret or key is
+container declares a port), then ``envFrom`` sources, then ``env`` entries, later ones
+winning. Values may come from ConfigMaps, Secrets and the downward API; ``$(VAR)``
+references in values, commands and args are expanded from the variables the pod spec defines. A missing ConfigMap, Secret or key is
 a :class:`ConfigError` (CreateContainerConfigError) with upstream's message, unless optional.
 """
 

@@ -141,9 +141,11 @@ def container_view(
     return view
 
 
-def shim_env(pod_ip: str, hostname: str, node: str) -> dict[str, str]:
-    """The network shim's variables for a container of a pod."""
+def shim_env(pod_ip: str, hostname: str, node: str, cluster: str = "") -> dict[str, str]:
+    """The network shim's variables for a container of a pod (and ``LABKIT_CLUSTER``, the
+    cluster's state directory, which tells its processes from other clusters')."""
     return {
+        "LABKIT_CLUSTER": cluster,
         "LABKIT_POD_IP": pod_ip,
         "LABKIT_HOSTNAME": hostname,
         "LABKIT_NODE": node,

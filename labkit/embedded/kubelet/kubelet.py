@@ -33,6 +33,7 @@ from labkit.embedded.resources import lookup
 from labkit.embedded.store import DELETED, Event
 from labkit.sandbox.isolation import IsolationError
 from labkit.sandbox.native import NativeToolsError
+from labkit.shared.contract import ISOLATION_ANNOTATION
 
 NODES = lookup("", "v1", "nodes")
 PODS = lookup("", "v1", "pods")
@@ -180,7 +181,16 @@ class Kubelet:
     # -- heartbeats ----------------------------------------------------------------------
 
     def _post_ready(self) -> dict[str, Any]:
-        """Report the node's conditions Ready (transition times kept where nothing changed)."""
+        """Report the node's conditions Ready (transition times kept where nothing changed), and
+        how it isolates containers (``containerRuntimeVersion``, as ``kubectl get nodes -o wide``
+        shows it, and the ``labkit.dev/isolation`` annotation)."""
+        sandbox = self.sandbox()
+        if isinstance(sandbox, Exception):
+            runtime_version, isolation = "labkit://unavailable", f"unavailable: {sandbox}"
+        else:
+            tool = sandbox.isolation
+            runtime_version = f"labkit://{tool.tool}{'-' + tool.version if tool.version else ''}"
+            isolation = tool.describe()
 
         def change(node: dict[str, Any]) -> None:
             status = node.setdefault("status", {})
@@ -191,6 +201,14 @@ class Kubelet:
                 if before is not None and before.get("status") == condition["status"]:
                     condition["lastTransitionTime"] = before.get("lastTransitionTime")
             status["conditions"] = conditions
+            info = status.setdefault("nodeInfo", {})
+            info["containerRuntimeVersion"] = runtime_version
+
+        def annotate(node: dict[str, Any]) -> None:
+            node["metadata"].setdefault("annotations", {})[ISOLATION_ANNOTATION] = isolation
+
+        with contextlib.suppress(ApiError):
+            self.ctx.registry.mutate(NODES, None, self.node, annotate, manager="kubelet")
 
         return self.ctx.registry.mutate(
             NODES, None, self.node, change, subresource="status", manager="kubelet"

@@ -113,7 +113,9 @@ class PodVolumes:
             versions.append(version)
         return files, "|".join(versions)
 
-    def _source(self, kind: str, source: dict[str, Any], mode: int) -> tuple[dict[str, tuple[bytes, int]], str]:
+    def _source(
+        self, kind: str, source: dict[str, Any], mode: int
+    ) -> tuple[dict[str, tuple[bytes, int]], str]:
         if kind == "downwardAPI":
             out = {}
             for item in source.get("items") or []:
@@ -140,7 +142,8 @@ class PodVolumes:
                 if k not in data:
                     if source.get("optional"):
                         continue
-                    raise ConfigError(f"couldn't find key {k} in {label.capitalize()} {self.namespace}/{name}")
+                    where = f"{label.capitalize()} {self.namespace}/{name}"
+                    raise ConfigError(f"couldn't find key {k} in {where}")
                 out[str(item.get("path") or k)] = (data[k], int(item.get("mode") or mode))
         else:
             out = {k: (v, mode) for k, v in data.items()}

@@ -5,7 +5,9 @@
  *
  * --pdeathsig     PR_SET_PDEATHSIG=SIGKILL: the program is killed when the launcher's parent
  *                 ends (strictly: when the parent *thread* that forked it ends, as with
- *                 setpriv). If the parent is already gone, the launcher kills itself at once.
+ *                 setpriv). If the parent dies while the signal is being set, the launcher
+ *                 kills itself at once; a parent gone before the launcher ran is not seen
+ *                 (getppid() is then already the reaper's pid), as with setpriv.
  * --no-new-privs  PR_SET_NO_NEW_PRIVS=1 (implied by the two filters below).
  * --no-statx      a seccomp filter answering ENOSYS to statx, so libuv (Node) falls back to
  *                 stat, which PRoot 5.1.0 translates.
@@ -27,8 +29,10 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -125,6 +129,23 @@ static int install_filter(int no_statx, int no_userns) {
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0);
 }
 
+/* Whether PROGRAM (no slash) names a file in some $PATH directory, as a shell would find it. */
+static int in_path(const char *prog) {
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    char buf[4096];
+    while (1) {
+        const char *colon = strchr(path, ':');
+        size_t len = colon ? (size_t)(colon - path) : strlen(path);
+        int n = len ? snprintf(buf, sizeof(buf), "%.*s/%s", (int)len, path, prog)
+                    : snprintf(buf, sizeof(buf), "%s", prog);
+        struct stat st;
+        if (n > 0 && (size_t)n < sizeof(buf) && stat(buf, &st) == 0 && S_ISREG(st.st_mode)) return 1;
+        if (!colon) return 0;
+        path = colon + 1;
+    }
+}
+
 static const char USAGE[] =
     "usage: launcher [--pdeathsig] [--no-new-privs] [--no-statx] [--no-userns] -- PROGRAM [ARGS...]";
 
@@ -167,6 +188,8 @@ int main(int argc, char **argv) {
 
     execvp(argv[i], argv + i);
     int e = errno;
+    /* execvp says EACCES when a $PATH directory cannot be searched; a shell says not found */
+    if (e == EACCES && !strchr(argv[i], '/') && !in_path(argv[i])) e = ENOENT;
     fprintf(stderr, "launcher: %s: %s\n", argv[i], strerror(e));
     return (e == EACCES || e == EPERM || e == ENOEXEC || e == EISDIR) ? 126 : 127;
 }

@@ -19,6 +19,9 @@
  * cannot make the shim write into some other file, and no descriptor leaks into children.
  * After exec, the new program's copy of the shim reads the environment again.
  *
+ * Hooked: bind, listen, connect, sendto, sendmsg, recvfrom, recvmsg, getsockname,
+ * getpeername, socket, accept, accept4, gethostname, uname.
+ *
  * Limits (by design of LD_PRELOAD): calls made inside libc itself (its resolver's own
  * connect()), raw syscall(2), io_uring and statically linked programs are not seen.
  */
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -69,6 +73,8 @@ typedef ssize_t (*sendto_fn)(int, const void *, size_t, int, const struct sockad
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef int (*getname_fn)(int, struct sockaddr *, socklen_t *);
 typedef int (*listen_fn)(int, int);
+typedef ssize_t (*recvfrom_fn)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
 typedef int (*socket_fn)(int, int, int);
 typedef int (*accept_fn)(int, struct sockaddr *, socklen_t *);
 typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
@@ -82,6 +88,8 @@ static sendmsg_fn real_sendmsg;
 static getname_fn real_getsockname;
 static getname_fn real_getpeername;
 static listen_fn real_listen;
+static recvfrom_fn real_recvfrom;
+static recvmsg_fn real_recvmsg;
 static socket_fn real_socket;
 static accept_fn real_accept;
 static accept4_fn real_accept4;
@@ -282,7 +290,16 @@ static void report(const char *kind, const union addr *asked, const union addr *
         format_addr(real, r, sizeof(r));
         snprintf(where, sizeof(where), " real=%s", r);
     }
-    if (prctl(PR_GET_NAME, comm, 0, 0, 0) != 0) strcpy(comm, "?");
+    /* the process's name (its main thread's), else the calling thread's */
+    int cfd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    ssize_t cn = cfd >= 0 ? read(cfd, comm, sizeof(comm) - 1) : -1;
+    if (cfd >= 0) close(cfd);
+    if (cn > 0) {
+        comm[cn] = 0;
+        comm[strcspn(comm, "\n")] = 0;
+    } else if (prctl(PR_GET_NAME, comm, 0, 0, 0) != 0) {
+        strcpy(comm, "?");
+    }
     for (char *c = comm; *c; c++)
         if (*c == ' ' || *c == '\n' || *c == '\t') *c = '_';
     int n = snprintf(line, sizeof(line), "%s %s%s pid=%ld comm=%s\n", kind, what, where,
@@ -404,7 +421,8 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len) {
         if (a.sa.sa_family == AF_INET6) {
             int v6only = 0;
             socklen_t sl = sizeof(v6only);
-            if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &sl) == 0 && v6only &&
+            int pure_v6 = is_v6_any(&a.in6.sin6_addr) || is_v6_loopback(&a.in6.sin6_addr);
+            if (pure_v6 && getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &sl) == 0 && v6only &&
                 !bindv6only_default) {
                 /* The app asked for an IPv6-only socket next to an IPv4 one (nginx's
                    "listen [::]:80"). All pod traffic is IPv4, so park it on [::1]:0,
@@ -447,11 +465,27 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len) {
     return rc;
 }
 
+/* listen() on an unbound socket would bind the wildcard address: bind it as the app's
+   bind(("", 0)) would be, so that it lands on the pod IP. */
+static void bind_before_listen(int fd) {
+    union addr now, any;
+    socklen_t len = sizeof(now);
+    memset(&now, 0, sizeof(now));
+    if (REAL(real_getsockname, "getsockname")(fd, &now.sa, &len) != 0) return;
+    if ((now.sa.sa_family != AF_INET && now.sa.sa_family != AF_INET6) || port_of(&now) != 0) return;
+    memset(&any, 0, sizeof(any));
+    any.sa.sa_family = now.sa.sa_family;
+    bind(fd, &any.sa, addr_len(&any)); /* on failure, listen() binds as it always does */
+}
+
 EXPORT int listen(int fd, int backlog) {
     listen_fn next = REAL(real_listen, "listen");
     if (!active) return next(fd, backlog);
-    int rc = next(fd, backlog);
+    int saved = errno;
     struct entry e;
+    if (!table_get(fd, &e)) bind_before_listen(fd);
+    errno = saved;
+    int rc = next(fd, backlog);
     if (table_get(fd, &e)) {
         union addr asked = e.asked;
         if (port_of(&asked) == 0) set_port(&asked, port_of(&e.real));
@@ -509,6 +543,25 @@ EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
     int rc = next(fd, sa, len);
     if (rc == 0) unmap_port(sa, len, given);
     return rc;
+}
+
+/* Sources of datagrams from privileged cluster ports show the port the app expects. */
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa, socklen_t *len) {
+    recvfrom_fn next = REAL(real_recvfrom, "recvfrom");
+    if (!active || !port_offset || !sa || !len) return next(fd, buf, n, flags, sa, len);
+    socklen_t given = *len;
+    ssize_t r = next(fd, buf, n, flags, sa, len);
+    if (r >= 0) unmap_port(sa, len, given);
+    return r;
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+    recvmsg_fn next = REAL(real_recvmsg, "recvmsg");
+    if (!active || !port_offset || !msg || !msg->msg_name) return next(fd, msg, flags);
+    socklen_t given = msg->msg_namelen;
+    ssize_t r = next(fd, msg, flags);
+    if (r >= 0) unmap_port(msg->msg_name, &msg->msg_namelen, given);
+    return r;
 }
 
 /* New descriptors forget what an earlier socket with the same number was bound to. */
@@ -585,33 +638,45 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out) {
     return 1;
 }
 
+/* One "a.b.c.d[/bits]" or "::ffff:a.b.c.d[/96+bits]" entry; 0 if malformed. */
+static int parse_net(const char *s, size_t len, struct net4 *out) {
+    unsigned long bits = 32, base = 0;
+    if (len > 7 && strncasecmp(s, "::ffff:", 7) == 0) {
+        s += 7;
+        len -= 7;
+        bits = 128;
+        base = 96;
+    }
+    const char *slash = memchr(s, '/', len);
+    size_t ip_len = slash ? (size_t)(slash - s) : len;
+    if (slash) {
+        char b[4];
+        size_t bl = len - ip_len - 1;
+        if (bl == 0 || bl >= sizeof(b)) return 0;
+        memcpy(b, slash + 1, bl);
+        b[bl] = 0;
+        if (!parse_uint(b, base + 32, &bits) || bits < base) return 0;
+    }
+    bits -= base;
+    uint32_t ip;
+    if (!parse_ipv4(s, ip_len, &ip)) return 0;
+    uint32_t mask = bits == 0 ? 0 : 0xffffffffu << (32 - bits);
+    out->addr = ip & mask;
+    out->mask = mask;
+    return 1;
+}
+
+/* Comma-separated networks; malformed entries are skipped (the shim never prints). */
 static void parse_nets(const char *s) {
     while (s && *s && n_nets < MAX_NETS) {
         const char *comma = strchr(s, ',');
         size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        const char *slash = memchr(s, '/', len);
-        uint32_t ip;
-        unsigned long bits = 32;
-        int ok;
-        if (slash) {
-            char b[4] = "";
-            size_t bl = len - (size_t)(slash - s) - 1;
-            ok = bl > 0 && bl < sizeof(b);
-            if (ok) {
-                memcpy(b, slash + 1, bl);
-                b[bl] = 0;
-                ok = parse_uint(b, 32, &bits);
-            }
-            ok = ok && parse_ipv4(s, (size_t)(slash - s), &ip);
-        } else {
-            ok = parse_ipv4(s, len, &ip);
+        while (len && (*s == ' ')) {
+            s++;
+            len--;
         }
-        if (ok) { /* malformed entries are skipped: the shim never prints */
-            uint32_t mask = bits == 0 ? 0 : 0xffffffffu << (32 - bits);
-            nets[n_nets].addr = ip & mask;
-            nets[n_nets].mask = mask;
-            n_nets++;
-        }
+        while (len && s[len - 1] == ' ') len--;
+        if (parse_net(s, len, &nets[n_nets])) n_nets++;
         s = comma ? comma + 1 : NULL;
     }
 }
@@ -653,6 +718,8 @@ __attribute__((constructor)) static void netshim_init(void) {
     REAL(real_getsockname, "getsockname");
     REAL(real_getpeername, "getpeername");
     REAL(real_listen, "listen");
+    REAL(real_recvfrom, "recvfrom");
+    REAL(real_recvmsg, "recvmsg");
     REAL(real_socket, "socket");
     REAL(real_accept, "accept");
     REAL(real_accept4, "accept4");
