@@ -60,6 +60,7 @@ async def _listen(runner: web.AppRunner, port: int, tls: ssl.SSLContext) -> int:
 async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     """Run the cluster until SIGTERM or SIGINT."""
     config = cluster.load()
+    _make_private(cluster)
     store = Store(cluster.db)
     registry = Registry(store)
     registry.toleration_seconds = config.eviction_delay
@@ -83,6 +84,7 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     cluster.save(config)
     cluster.write_kubeconfig(port)
     cluster.pid_file.write_text(f"{os.getpid()}\n")
+    _make_private(cluster)
     await manager.start()
     log.info("cluster %s serving on https://127.0.0.1:%d with %d nodes", cluster.name, port, config.nodes)
     if ready_fd is not None:
@@ -104,6 +106,12 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
         store.close()
         if cluster.pid() == os.getpid():
             cluster.pid_file.unlink(missing_ok=True)
+
+
+def _make_private(cluster: ClusterDir) -> None:
+    """Check the state directory at start: fix what can be fixed, warn about the rest."""
+    for warning in cluster.make_private():
+        log.warning("%s", warning)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # kubelet's containerLogMaxSize
 MAX_LINE_BYTES = 16 * 1024  # longer lines are split into partial (P) lines, as containerd does
@@ -42,13 +43,19 @@ def timestamp(when: datetime | None = None) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
 
 
+def _open_private(path: Path) -> BinaryIO:
+    """Open a log file for appending, readable by its owner only (logs may hold secrets)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "ab", buffering=0)
+
+
 class LogWriter:
     """Writes one container run's output, a timestamp per line."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
-        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 (kept open for the run)
+        self._file = _open_private(path)
         self._size = path.stat().st_size
         self._partial: dict[str, bytes] = {}
         self._prune(path.parent)
@@ -94,7 +101,7 @@ class LogWriter:
         if self._size + len(data) > MAX_FILE_BYTES and self._size:
             self._file.close()
             self.path.replace(self.path.with_name(self.path.name + ".1"))
-            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+            self._file = _open_private(self.path)
             self._size = 0
         self._file.write(data)
         self._size += len(data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import stat
 
 import yaml
 
@@ -61,3 +62,28 @@ class ClusterDir(ClusterLayout):
             return None
         config = yaml.safe_load(self.kubeconfig.read_text())
         return str(config["clusters"][0]["cluster"]["server"])
+
+    def make_private(self) -> list[str]:
+        """Make the state private to its owner: group and other lose every permission on the
+        directory and everything below it (0755 -> 0700, 0644 -> 0600), and ``store.db`` is
+        created 0600 so that sqlite gives its WAL and shared-memory files the same mode.
+        Returns a warning for each path that could not be fixed (not the owner's, say)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.pods_dir.mkdir(mode=0o700, exist_ok=True)
+        if not self.db.exists():
+            os.close(os.open(self.db, os.O_WRONLY | os.O_CREAT, 0o600))
+        warnings: list[str] = []
+        for path in [self.path, *self.path.rglob("*")]:
+            try:
+                info = path.lstat()
+                if stat.S_ISLNK(info.st_mode):
+                    continue
+                mode = stat.S_IMODE(info.st_mode)
+                if mode & 0o077:  # 0755 -> 0700, 0644 -> 0600: the owner keeps what it had
+                    os.chmod(path, mode & ~0o077)
+            except OSError as e:
+                warnings.append(
+                    f"{path} is readable by other users and cannot be made private ({e.strerror}): "
+                    f"run chmod -R go-rwx {self.path}"
+                )
+        return warnings

@@ -179,6 +179,13 @@ def _instruction(lines: list[str], i: int, escape: str) -> tuple[Instruction, in
             break
         line = lines[i]  # continuation lines keep their leading white space, as Docker does
     logical = "".join(parts).strip()
+    if not logical:
+        raise BuildError(
+            f"Dockerfile line {first}: the line ends with the escape character {escape}, so it "
+            "continues onto the next, but no instruction follows",
+            f"remove the trailing {escape}, or write the instruction (FROM, RUN, ...) after it",
+            line=first,
+        )
     keyword, rest = [*logical.split(maxsplit=1), ""][:2]
     upper = keyword.upper()
     if upper not in INSTRUCTIONS:
@@ -304,6 +311,13 @@ def _stages(
             )
         else:
             current.append(instruction)
+    if not stages:
+        line = global_args[-1].line
+        raise BuildError(
+            f"Dockerfile line {line}: the Dockerfile has only ARG instructions and no FROM",
+            "add a FROM line after the ARGs, e.g. FROM python:3.12-slim",
+            line=line,
+        )
     last = stages[-1]
     stages[-1] = Stage(last.index, last.name, last.from_, tuple(current))
     return Dockerfile(tuple(stages), tuple(global_args), directives, escape, tuple(warnings))

@@ -8,11 +8,10 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from labkit.embedded.apiserver import protobuf
+from labkit.embedded.apiserver import protobuf, shape, yamlbody
 from labkit.embedded.apiserver.status import bad_request, too_large, unsupported_media_type
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for one request body
-MAX_DEPTH = 100  # real objects nest about 20 deep; deeper input is refused, not recursed into
 
 JSON_TYPES = {"application/json", ""}
 YAML_TYPES = {"application/yaml", "application/apply-patch+yaml", "text/yaml", "application/x-yaml"}
@@ -43,46 +42,37 @@ async def read_bytes(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-def _check_depth(value: Any, what: str) -> None:
-    """Refuse values nested deeper than :data:`MAX_DEPTH` (without recursing)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise bad_request(f"{what} is nested more than {MAX_DEPTH} levels deep")
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-
-
 def parse_json(body: bytes, what: str = "request body") -> Any:
-    """Parse JSON, with a 400 that says where it broke (or that it nests too deep)."""
+    """Parse JSON, with a 400 that says where it broke, or which field holds what no object can."""
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_int=shape.parse_int, parse_float=shape.parse_float)
     except RecursionError:
-        raise bad_request(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
+        raise bad_request(f"{what} is nested more than {shape.MAX_DEPTH} levels deep") from None
     except UnicodeDecodeError as e:
         raise bad_request(f"{what} is not valid UTF-8: {e}") from e
     except json.JSONDecodeError as e:
         raise bad_request(f"{what} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
-    _check_depth(value, what)
+    shape.check(value, what)
     return value
 
 
 def parse_yaml(body: bytes, what: str = "request body") -> Any:
-    """Parse YAML (a superset of JSON), with a 400 that names the line."""
+    """Parse YAML (a superset of JSON), with a 400 that names the line; aliases are bounded."""
     try:
-        value = yaml.safe_load(body)
+        value = yamlbody.load(body)
     except RecursionError:
-        raise bad_request(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
+        raise bad_request(f"{what} is nested more than {shape.MAX_DEPTH} levels deep") from None
+    except yamlbody.AliasBomb as e:
+        raise bad_request(f"{what} is not valid YAML: {e}") from e
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise bad_request(f"{what} is not valid YAML: {e.problem}{where}") from e
     except yaml.YAMLError as e:
         raise bad_request(f"{what} is not valid YAML: {e}") from e
-    _check_depth(value, what)
+    except ValueError as e:  # an integer literal too long to convert
+        raise bad_request(f"{what} is not valid YAML: {e}") from e
+    shape.check(value, what)
     return value
 
 
@@ -97,6 +87,7 @@ def decode_object(body: bytes, media_type: str) -> dict[str, Any]:
             obj = protobuf.decode(body)
         except protobuf.ProtobufError as e:
             raise bad_request(f"cannot decode protobuf body: {e}") from e
+        shape.check(obj)
     else:
         raise unsupported_media_type(media_type)
     if not isinstance(obj, dict):

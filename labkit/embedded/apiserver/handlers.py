@@ -8,7 +8,17 @@ from typing import Any
 
 from aiohttp import web
 
-from labkit.embedded.apiserver import bodies, patch, routing, selectors, tables, validation, watch
+from labkit.embedded.apiserver import (
+    bodies,
+    fieldlabels,
+    options,
+    patch,
+    routing,
+    selectors,
+    tables,
+    validation,
+    watch,
+)
 from labkit.embedded.apiserver.logs import LogHandler, LogSource
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.service_proxy import ProxyHandler
@@ -36,7 +46,7 @@ def wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "").replace(" ", "")
 
 
-def _selectors(request: web.Request) -> tuple[Callable[[dict[str, Any]], bool], bool]:
+def _selectors(request: web.Request, rt: ResourceType) -> tuple[Callable[[dict[str, Any]], bool], bool]:
     label_text = request.query.get("labelSelector", "")
     field_text = request.query.get("fieldSelector", "")
     try:
@@ -44,6 +54,8 @@ def _selectors(request: web.Request) -> tuple[Callable[[dict[str, Any]], bool], 
         fields = selectors.parse_field_selector(field_text) if field_text else None
     except selectors.SelectorError as e:
         raise bad_request(f"unable to parse requirement: {e}") from e
+    if field_text:
+        fieldlabels.check(rt, selectors.field_paths(field_text))
 
     def matches(obj: dict[str, Any]) -> bool:
         if labels is not None and not labels(obj["metadata"].get("labels") or {}):
@@ -81,6 +93,8 @@ class ResourceHandlers:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Route one resource request."""
         target = routing.parse(request.path)
+        if target.subresource in (None, "status", "scale"):
+            options.negotiate(request)
         if target.subresource:
             handler = self.subresources.get(target.subresource)
             if handler is None:
@@ -127,7 +141,8 @@ class ResourceHandlers:
 
     async def _list(self, request: web.Request, target: routing.Target) -> web.Response:
         rt = target.rt
-        matches, filtered = _selectors(request)
+        options.list_options(request)
+        matches, filtered = _selectors(request, rt)
         items, rv = self.registry.list(rt, target.namespace)
         if filtered:
             items = [o for o in items if matches(o)]
@@ -142,7 +157,8 @@ class ResourceHandlers:
         return json_response(body)
 
     async def _watch(self, request: web.Request, target: routing.Target) -> web.StreamResponse:
-        matches, filtered = _selectors(request)
+        seconds = options.list_options(request, watch=True)
+        matches, filtered = _selectors(request, target.rt)
         if target.name is not None:
             name = target.name
             inner = matches
@@ -151,11 +167,6 @@ class ResourceHandlers:
             def matches(obj: dict[str, Any]) -> bool:
                 return obj["metadata"]["name"] == name and inner(obj)
 
-        timeout = request.query.get("timeoutSeconds")
-        try:
-            seconds = float(timeout) if timeout else None
-        except ValueError:
-            raise bad_request(f'invalid timeoutSeconds "{timeout}": must be a number of seconds') from None
         send_initial = flag(request, "sendInitialEvents")
         if send_initial and request.query.get("resourceVersionMatch") != "NotOlderThan":
             raise ApiError(422, "sendInitialEvents requires resourceVersionMatch=NotOlderThan", "Invalid")
@@ -177,6 +188,7 @@ class ResourceHandlers:
 
     async def _create(self, request: web.Request, target: routing.Target) -> web.Response:
         rt = target.rt
+        options.write_options(request, "CreateOptions")
         obj = await bodies.read_object(request)
         warnings = validation.check_fields(rt, obj, request.query.get("fieldValidation", "Warn"))
         created = self.registry.create(
@@ -193,6 +205,7 @@ class ResourceHandlers:
     ) -> web.Response:
         assert target.name is not None
         rt = target.rt
+        options.write_options(request, "UpdateOptions")
         obj = await bodies.read_object(request)
         warnings = validation.check_fields(rt, obj, request.query.get("fieldValidation", "Warn"))
         updated = self.registry.update(
@@ -219,6 +232,7 @@ class ResourceHandlers:
                 + ", ".join(bodies.PATCH_TYPES),
                 "UnsupportedMediaType",
             )
+        options.write_options(request, "PatchOptions", apply=media == "application/apply-patch+yaml")
         raw = await bodies.read_bytes(request)
         mode = request.query.get("fieldValidation", "Warn")
         manager = request.query.get("fieldManager", "")
@@ -274,12 +288,13 @@ class ResourceHandlers:
     async def _delete(self, request: web.Request, target: routing.Target) -> web.Response:
         assert target.name is not None
         rt = target.rt
-        options = await bodies.read_options(request)
+        delete_options = await bodies.read_options(request)
         for key in ("gracePeriodSeconds", "propagationPolicy"):
             if key in request.query:
-                options[key] = request.query[key]
+                delete_options[key] = request.query[key]
+        options.delete_options(delete_options)
         obj, gone = self.registry.delete(
-            rt, target.namespace, target.name, options, dry_run=_dry_run(request)
+            rt, target.namespace, target.name, delete_options, dry_run=_dry_run(request)
         )
         if gone and rt.kind != "Pod":
             details: dict[str, Any] = {
@@ -302,15 +317,19 @@ class ResourceHandlers:
 
     async def _delete_collection(self, request: web.Request, target: routing.Target) -> web.Response:
         rt = target.rt
-        options = await bodies.read_options(request)
-        matches, _ = _selectors(request)
+        delete_options = await bodies.read_options(request)
+        for key in ("gracePeriodSeconds", "propagationPolicy"):
+            if key in request.query:
+                delete_options[key] = request.query[key]
+        options.delete_options(delete_options)
+        matches, _ = _selectors(request, rt)
         items, _ = self.registry.list(rt, target.namespace)
         deleted = []
         for obj in [o for o in items if matches(o)]:
             meta = obj["metadata"]
             try:
                 gone, _ = self.registry.delete(
-                    rt, meta.get("namespace"), meta["name"], options, dry_run=_dry_run(request)
+                    rt, meta.get("namespace"), meta["name"], delete_options, dry_run=_dry_run(request)
                 )
             except ApiError as e:
                 if e.code == 404:
@@ -374,6 +393,11 @@ class ResourceHandlers:
         else:
             raise method_not_allowed()
         replicas = (scale.get("spec") or {}).get("replicas")
+        if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas >= 2**31:
+            raise bad_request(
+                'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal number '
+                f"{replicas} into Go struct field ScaleSpec.spec.replicas of type int32"
+            )
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise ApiError(
                 422,

@@ -424,6 +424,11 @@ def field_value(obj: Mapping[str, Any], path: str) -> str:
     return "false" if path in _BOOLEAN_FIELDS else ""
 
 
+def field_paths(text: str) -> list[str]:
+    """The field labels a ``fieldSelector`` names (its terms that parse), for checking support."""
+    return [split[0].strip() for part in _split_terms(text) if part and (split := _split_term(part))]
+
+
 def parse_field_selector(text: str) -> Callable[[dict[str, Any]], bool]:
     """Parse a ``fieldSelector`` query value into a predicate over whole objects.
 

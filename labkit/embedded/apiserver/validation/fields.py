@@ -32,6 +32,34 @@ _SCALARS = {"str", "int", "float", "bool", "datetime", "date", "object", "bytear
 _LIST = re.compile(r"^(?:List\[|list\[)(.*)\]$")
 _DICT = re.compile(r"^(?:Dict\[str, *|dict\(str, *)(.*)[\])]$")
 _MODEL_NAMES = {"Event": "CoreV1Event"}
+# The integer fields that are int64 upstream (by JSON name); every other integer field is int32.
+INT64_FIELDS = frozenset(
+    {
+        "activeDeadlineSeconds",
+        "deletionGracePeriodSeconds",
+        "expirationSeconds",
+        "fsGroup",
+        "generation",
+        "gid",
+        "gracePeriodSeconds",
+        "observedGeneration",
+        "runAsGroup",
+        "runAsUser",
+        "sizeBytes",
+        "startingDeadlineSeconds",
+        "supplementalGroups",
+        "terminationGracePeriodSeconds",
+        "tolerationSeconds",
+        "uid",
+    }
+)
+_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def int_type(path: str) -> str:
+    """``int32`` or ``int64``: the Go type of the integer field at a dotted path."""
+    last = re.sub(r"\[\d+\]$", "", path).rsplit(".", 1)[-1]
+    return "int64" if last in INT64_FIELDS else "int32"
 
 
 @functools.cache
@@ -81,17 +109,19 @@ class _Scan:
 
     unknown: list[str] = field(default_factory=list)
     decode_error: str | None = None
+    decode_field: str = ""
     prune: bool = False  # remove unknown fields, as decoding into typed structs does
 
     def walk(self, value: Any, kind: str, path: str, owner: str = "") -> None:
         list_of, dict_of = _LIST.match(kind), _DICT.match(kind)
-        if not self.decode_error and not _fits(value, kind, bool(list_of), bool(dict_of)):
+        if not self.decode_error and not _fits(value, kind, bool(list_of), bool(dict_of), path):
             where = (
-                f"Go struct field {_go_name(owner)}.{path} of type {_go_type(kind)}"
+                f"Go struct field {_go_name(owner)}.{path} of type {_go_type(kind, path)}"
                 if owner
                 else _go_type(kind)
             )
             self.decode_error = f"json: cannot unmarshal {_json_type(value)} into {where}"
+            self.decode_field = path
             return
         if list_of:
             for i, item in enumerate(value if isinstance(value, list) else []):
@@ -135,7 +165,7 @@ class _Scan:
                 self.decode_error = base64_error(item)
 
 
-def _fits(value: Any, kind: str, is_list: bool, is_dict: bool) -> bool:
+def _fits(value: Any, kind: str, is_list: bool, is_dict: bool, path: str = "") -> bool:
     """Whether a JSON value can be decoded into a field of this client type (null always can)."""
     if value is None or kind == "object":
         return True
@@ -148,7 +178,10 @@ def _fits(value: Any, kind: str, is_list: bool, is_dict: bool) -> bool:
     if kind == "bool":
         return isinstance(value, bool)
     if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        low, high = _RANGES[int_type(path)]
+        return low <= value <= high
     if kind == "float":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, dict)
@@ -167,12 +200,14 @@ def _go_name(model: str) -> str:
     return re.sub(r"^(?:CoreV1|V\d+(?:beta\d+|alpha\d+)?)", "", model)
 
 
-def _go_type(kind: str) -> str:
+def _go_type(kind: str, path: str = "") -> str:
     list_of, dict_of = _LIST.match(kind), _DICT.match(kind)
     if list_of:
-        return "[]" + _go_type(list_of.group(1))
+        return "[]" + _go_type(list_of.group(1), path)
     if dict_of:
-        return "map[string]" + _go_type(dict_of.group(1))
+        return "map[string]" + _go_type(dict_of.group(1), path)
+    if kind == "int":
+        return int_type(path)
     scalar = {
         "str": "string",
         "int": "int32",

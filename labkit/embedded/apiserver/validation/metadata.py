@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labkit.embedded.apiserver.validation.coerce import Obj, as_dict
-from labkit.embedded.apiserver.validation.errors import Errors
+from labkit.embedded.apiserver.validation.errors import Errors, Raw
 from labkit.embedded.apiserver.validation.names import (
     dns1123_label,
     label_value,
@@ -34,6 +34,25 @@ def validate_object_meta(
     errs.nonnegative("metadata.generation", meta.get("generation"))
     validate_labels(errs, meta.get("labels"), "metadata.labels")
     validate_annotations(errs, meta.get("annotations"), "metadata.annotations")
+    validate_owner_references(errs, meta.get("ownerReferences"))
+
+
+def validate_owner_references(errs: Errors, refs: Any) -> None:
+    """``validateOwnerReference``: apiVersion (with a version), kind, name and uid are required;
+    at most one reference is the controller."""
+    path = "metadata.ownerReferences"
+    controllers = 0
+    for ref in refs if isinstance(refs, list) else []:
+        ref = as_dict(ref)
+        api_version = str(ref.get("apiVersion") or "")
+        if not api_version.rsplit("/", 1)[-1]:
+            errs.invalid(f"{path}.apiVersion", api_version, "version must not be empty")
+        for key in ("kind", "name", "uid"):
+            if not ref.get(key):
+                errs.invalid(f"{path}.{key}", str(ref.get(key) or ""), f"{key} must not be empty")
+        controllers += ref.get("controller") is True
+    if controllers > 1:
+        errs.invalid(path, Raw(f"{len(refs)} references"), "Only one reference can have Controller set")
 
 
 def validate_labels(errs: Errors, labels: Any, path: str) -> None:
