@@ -6,8 +6,9 @@ for the Services of the pod's namespace that exist when the container starts, se
 :func:`proxy_env`), then labkit's own (``HOSTNAME``, ``POD_IP``, and ``PORT`` when the
 container declares a port), then ``envFrom`` sources, then ``env`` entries, later ones
 winning. Values may come from ConfigMaps, Secrets and the downward API; ``$(VAR)``
-references in values, commands and args are expanded from the variables the pod spec defines. A missing ConfigMap, Secret or key is
-a :class:`ConfigError` (CreateContainerConfigError) with upstream's message, unless optional.
+references in values, commands and args are expanded from the variables the pod spec
+defines. A missing ConfigMap, Secret or key is a :class:`ConfigError`
+(CreateContainerConfigError) with upstream's message, unless optional.
 """
 
 from __future__ import annotations
