@@ -340,7 +340,13 @@ def safety_script(paths: list[str]) -> str:
 def test_containers_and_run_steps_cannot_write_the_host(kube: Kube, tmp_path: Path) -> None:
     home = Path.home()
     state = kube.cluster.home
-    paths = [*TARGETS, "/etc/labkit-marker", f"{home}/labkit-marker", f"{state}/labkit-marker", f"{state}/clusters/labkit-marker"]
+    paths = [
+        *TARGETS,
+        "/etc/labkit-marker",
+        f"{home}/labkit-marker",
+        f"{state}/labkit-marker",
+        f"{state}/clusters/labkit-marker",
+    ]
     before = host_snapshot([Path(p) for p in paths])
     script = safety_script(paths)
     pod = {

@@ -25,7 +25,7 @@ from tests.embedded.pods_support import (
     app_pod,
     echo_deployment,
     http,
-    pids_of,
+    one_pid,
     real_port,
     running_and_ready,
     wait_serving,
@@ -93,7 +93,7 @@ def test_a_two_replica_echo_deployment_runs_on_both_workers(
     for name, pod in by_name.items():
         port = real_port(pod)
         wait_serving(port)
-        assert kube("logs", name).stdout.startswith(f"echo: listening on 0.0.0.0:{port} (version v1)")
+        assert kube("logs", name).stdout.startswith(f"echo: listening on 0.0.0.0:{port[1]} (version v1)")
         status, answer = http(port, "/who")
         assert status == 200
         assert (answer["pod"], answer["ip"], answer["path"]) == (name, pod["status"]["podIP"], "/who")
@@ -329,7 +329,7 @@ def test_a_rollout_to_a_missing_image_stalls_with_three_of_four_serving(kube: Ku
 def test_deleting_the_deployment_removes_its_pods_and_their_processes(kube: Kube) -> None:
     kube.apply(echo_deployment("web", replicas=2))
     names = {p["metadata"]["name"] for p in _ready_pods(kube, "app=web", 2)}
-    pids = {pid for name in names for pid in pids_of(kube.cluster, name)}
+    pids = {one_pid(kube.cluster, name) for name in names}
     assert len(pids) == 2
     kube("delete", "deployment", "web")
     wait_until("the pods gone", lambda: kube.pods("app=web"), lambda pods: pods == [])

@@ -561,7 +561,9 @@ def test_loopback_only_refuses_other_destinations(tools: NativeTools, procs, rep
     # loopback destinations stay open (this runs in the host's namespace: loopback only)
     port = free_port()
     start(procs, [sys.executable, "-c", PY_SERVER, str(port), "lo", "127.0.0.1"], pod_env(tools, None))
-    client = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode())"
+    client = (
+        f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode())"
+    )
     done = run([sys.executable, "-c", client], pod_env(tools, None, LABKIT_LOOPBACK_ONLY="1"))
     assert done.stdout.strip() == "lo"
 
@@ -602,7 +604,7 @@ def test_shim_works_from_etc_ld_so_preload(tools: NativeTools, tmp_path: Path) -
     script = "import socket; s = socket.socket(); s.bind(('', 0)); print(socket.gethostname(), flush=True)"
     env = pod_env(tools, f"{NET}.21", LABKIT_HOSTNAME="from-preload")
     del env["LD_PRELOAD"]
-    inner = f"mount --bind {etc} /etc && exec {PLAIN_PYTHON} -c \"{script}\""
+    inner = f'mount --bind {etc} /etc && exec {PLAIN_PYTHON} -c "{script}"'
     done = run([UNSHARE, "-m", "--propagation", "private", "sh", "-c", inner], env)
     if "mount" in done.stderr and done.returncode != 0:
         pytest.skip(f"no private mount namespace here: {done.stderr.strip()}")

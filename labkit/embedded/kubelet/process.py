@@ -161,14 +161,40 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def _signal_members(group: int, sig: int) -> None:
+def _signal_members(group: int, sig: int, skip: frozenset[int] = frozenset()) -> set[int]:
     """Signal the container's processes but not its main one, when that is the isolation
     tool (bubblewrap or PRoot): the tool ends when the app does, and a SIGTERM that killed
-    the tool first would cut the app's grace period short."""
+    the tool first would cut the app's grace period short. The pids signalled, past ``skip``."""
+    signalled: set[int] = set()
     for pid, _session in _processes():
-        if pid != group and _group_of(pid) == group:
+        if pid != group and pid not in skip and _group_of(pid) == group:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
+                signalled.add(pid)
+    return signalled
+
+
+async def _terminate_members(proc: asyncio.subprocess.Process, grace: float) -> bool:
+    """SIGTERM an isolated container's processes, also those that appear while it stops (a
+    stop that comes as the container starts finds only the tool, which execs the app a moment
+    later); whether the main process ended within ``grace`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    exited = asyncio.ensure_future(_exited(proc))
+    signalled: set[int] = set()
+    pause = 0.05
+    try:
+        while True:
+            signalled |= _signal_members(proc.pid, signal.SIGTERM, frozenset(signalled))
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            done, _ = await asyncio.wait({exited}, timeout=min(remaining, pause))
+            if done:
+                return True
+            pause = min(pause * 2, 1.0)  # the race is in the first moments; then look rarely
+    finally:
+        exited.cancel()
 
 
 def _group_of(pid: int) -> int:
@@ -244,14 +270,17 @@ class ProcessRuntime:
         if container.proc.returncode is not None:
             return
         if container.spec.view is not None and self.isolation is not None:
-            _signal_members(container.proc.pid, signal.SIGTERM)
+            if await _terminate_members(container.proc, grace):
+                return
         else:
             _signal_group(container.proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(_exited(container.proc), grace)
-        except asyncio.TimeoutError:
-            _signal_group(container.proc.pid, signal.SIGKILL)
-            await _exited(container.proc)
+            try:
+                await asyncio.wait_for(_exited(container.proc), grace)
+                return
+            except asyncio.TimeoutError:
+                pass
+        _signal_group(container.proc.pid, signal.SIGKILL)
+        await _exited(container.proc)
 
     def kill(self, container: Container) -> None:
         """SIGKILL the container's processes."""
