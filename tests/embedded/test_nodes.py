@@ -143,9 +143,12 @@ def test_pods_run_again_after_kill_9_of_the_daemon_and_down_leaves_no_process(
     assert {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods} == before, (
         "the same pods, not new ones"
     )
-    now = pod_processes(c)
+    now = wait_until(
+        "an app process for each pod",
+        lambda: pod_processes(c),
+        lambda found: sorted(env["HOSTNAME"] for env in found.values()) == sorted(before),
+    )
     assert not old_pids & set(now), "a pod process from before the kill survived it"
-    assert sorted(env["HOSTNAME"] for env in now.values()) == sorted(before)
     solo = kube.pod("solo")
     wait_serving(real_port(solo))
     assert http(real_port(solo), "/")[1]["pod"] == "solo"

@@ -557,7 +557,14 @@ def test_deployment_creates_a_hash_named_replicaset_and_rolls_out(ctx: ClusterCo
         assert cond["lastTransitionTime"] <= cond["lastUpdateTime"]
     assert messages(ctx, "ScalingReplicaSet") == [f"Scaled up replica set web-{pod_hash} from 0 to 3"]
     assert events(ctx, "ScalingReplicaSet")[0]["source"]["component"] == "deployment-controller"
-    assert 'Waiting for deployment "web" rollout to finish: 0 of 3 updated replicas are available...' in lines
+    # the progress kubectl shows on the way (which of them depends on how the writes coalesce)
+    waiting = [line for line in lines if line.startswith('Waiting for deployment "web" rollout to finish: ')]
+    assert waiting and set(waiting) <= {
+        'Waiting for deployment "web" rollout to finish: 0 out of 3 new replicas have been updated...',
+        'Waiting for deployment "web" rollout to finish: 0 of 3 updated replicas are available...',
+        'Waiting for deployment "web" rollout to finish: 1 of 3 updated replicas are available...',
+        'Waiting for deployment "web" rollout to finish: 2 of 3 updated replicas are available...',
+    }, lines
     assert lines[-1] == 'deployment "web" successfully rolled out'
 
 
