@@ -86,14 +86,20 @@ def rss_mb(pid: int | None) -> float:
     return 0.0
 
 
-async def run(ep: Endpoint, pid: int | None, replicas: int, seconds: float, interval: float) -> tuple[list[Row], dict[str, Any]]:
+async def run(
+    ep: Endpoint, pid: int | None, replicas: int, seconds: float, interval: float
+) -> tuple[list[Row], dict[str, Any]]:
     """Create the Deployment and probe the API for ``seconds``."""
     async with ep.session(connections=2) as session:
         await common.create_namespace(session, NAMESPACE)
         rss_start = rss_mb(pid)
         idle = [await probe(session, -i - 1) for i in range(20)]
         await common.call(
-            session, "POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", storm_deployment(replicas), expect=201
+            session,
+            "POST",
+            f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments",
+            storm_deployment(replicas),
+            expect=201,
         )
         reads: list[float] = []
         writes: list[float] = []
@@ -129,8 +135,11 @@ async def run(ep: Endpoint, pid: int | None, replicas: int, seconds: float, inte
             "ConfigMap create while scaling, p50 / p99 / max",
             f"{w['p50']:.1f} / {w['p99']:.1f} / {w['max']:.1f} ms (n={w['n']:.0f})",
         ),
-        Row("storm", f"pods after {seconds:.0f} s: total / running / unscheduled",
-            f"{final['pods']} / {final['running']} / {final['unscheduled']}"),  # fmt: skip
+        Row(
+            "storm",
+            f"pods after {seconds:.0f} s: total / running / unscheduled",
+            f"{final['pods']} / {final['running']} / {final['unscheduled']}",
+        ),
         Row("storm", "Events objects (sum of counts)", f"{final['events']} ({final['event_count_total']})"),
         Row("storm", "daemon RSS start / end", f"{rss_start:.0f} / {final['rss_mb']:.0f} MB"),
     ]
@@ -139,7 +148,9 @@ async def run(ep: Endpoint, pid: int | None, replicas: int, seconds: float, inte
 
 def main(argv: list[str] | None = None) -> int:
     """Run the scale-storm benchmark and print its table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--replicas", type=common.bounded_int(1, 2**31 - 1), default=100_000)
     parser.add_argument("--seconds", type=common.bounded_int(5, 3600), default=60, help="probe this long")
     parser.add_argument("--interval", type=float, default=0.05, help="seconds between probes (default 0.05)")
