@@ -13,7 +13,7 @@ replicas with a readinessProbe behind a ClusterIP Service on port 8080:
 
 For each backend, every route gets the same requests (``GET /bench``):
 
-- ``direct``: one pod's real address ``127.0.0.1:<port>`` (its ``labkit.dev/ports`` annotation);
+- ``direct``: one pod's own address ``<podIP>:8080``, as on a real cluster;
 - ``direct, 3 pods``: the connections spread over the three pods' real addresses in turn
   (a reference: the Service spreads its connections over the three pods too);
 - ``Service``: the ClusterIP listener ``<clusterIP>:8080`` (kube-proxy: one pod per connection);
@@ -565,11 +565,10 @@ async def ready_backend(session: aiohttp.ClientSession, backend: str, name: str)
     )["items"]
     real = []
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-        mapping = json.loads(pod["metadata"].get("annotations", {}).get("labkit.dev/ports", "{}"))
-        port = mapping.get("app", {}).get(str(SERVICE_PORT))
-        if port is None:
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
             return None
-        real.append((pod["metadata"]["name"], ("127.0.0.1", int(port))))
+        real.append((pod["metadata"]["name"], (str(ip), SERVICE_PORT)))  # as in a real cluster
     svc = json.loads(await common.call(session, "GET", f"/api/v1/namespaces/{NAMESPACE}/services/{name}"))
     return Backend(backend, name, [p for p, _ in real], [a for _, a in real], svc["spec"]["clusterIP"])
 
@@ -586,18 +585,19 @@ def pod_processes(daemon: int) -> dict[int, dict[str, str]]:
     return found
 
 
-def proxy_address(processes: dict[int, dict[str, str]], pods: list[str]) -> tuple[str, int]:
-    """The HTTP proxy the daemon gives the pods (their HTTP_PROXY), read from a pod's process."""
+def proxy_address(processes: dict[int, dict[str, str]], pods: list[str]) -> tuple[str, int] | None:
+    """The HTTP proxy the daemon gives the pods (their HTTP_PROXY), read from a pod's process;
+    None when pods get none (they resolve Service names through their /etc/hosts)."""
     for env in processes.values():
         if env.get("HOSTNAME") in pods and env.get("HTTP_PROXY"):
             url = urlsplit(env["HTTP_PROXY"])
             if url.hostname is None or not url.hostname.startswith("127.") or url.port is None:
                 raise RuntimeError(f"unexpected HTTP_PROXY in a pod: {env['HTTP_PROXY']}")
             return url.hostname, url.port
-    raise RuntimeError(f"no process of pods {pods} has HTTP_PROXY")
+    return None
 
 
-def routes(backend: Backend, ep: Endpoint, proxy: tuple[str, int]) -> list[Route]:
+def routes(backend: Backend, ep: Endpoint, proxy: tuple[str, int] | None) -> list[Route]:
     """The routes to one backend."""
     direct = backend.real[0]
     api = urlsplit(ep.server)
@@ -605,7 +605,7 @@ def routes(backend: Backend, ep: Endpoint, proxy: tuple[str, int]) -> list[Route
     api_path = f"/api/v1/namespaces/{NAMESPACE}/services/{backend.service}:{SERVICE_PORT}/proxy{PATH}"
     api_headers = {"Authorization": f"Bearer {ep.token}"}
     host = f"{backend.service}.{NAMESPACE}:{SERVICE_PORT}"
-    return [
+    found = [
         plain_route("direct", f"direct, pod {backend.pods[0]}", [direct], PATH, f"{direct[0]}:{direct[1]}"),
         plain_route("direct-3", "direct, 3 pods in turn", backend.real, PATH, "127.0.0.1"),
         plain_route(
@@ -623,8 +623,12 @@ def routes(backend: Backend, ep: Endpoint, proxy: tuple[str, int]) -> list[Route
             None,
             ep.ssl_context(),
         ),
-        plain_route("httpproxy", f"HTTP proxy {proxy[0]}:{proxy[1]}", [proxy], f"http://{host}{PATH}", host),
     ]
+    if proxy is not None:
+        found.append(
+            plain_route("httpproxy", f"HTTP proxy {proxy[0]}:{proxy[1]}", [proxy], f"http://{host}{PATH}", host)
+        )
+    return found
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -808,8 +812,8 @@ async def run(
     raw["daemon_idle_cores"] = idle
     processes = pod_processes(daemon)
     proxy = proxy_address(processes, [p for b in ready.values() for p in b.pods])
-    raw["http_proxy"] = f"{proxy[0]}:{proxy[1]}"
-    print(f"HTTP proxy for namespace {NAMESPACE} (HTTP_PROXY of a pod process): {proxy[0]}:{proxy[1]}")
+    raw["http_proxy"] = None if proxy is None else f"{proxy[0]}:{proxy[1]}"
+    print(f"HTTP proxy for namespace {NAMESPACE} (HTTP_PROXY of a pod process): {raw['http_proxy']}")
     for name, backend in ready.items():
         backend.pids = [pid for pid, env in processes.items() if env.get("HOSTNAME") in backend.pods]
         print(

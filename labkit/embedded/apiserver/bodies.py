@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -12,6 +13,7 @@ from labkit.embedded.apiserver import protobuf, shape, yamlbody
 from labkit.embedded.apiserver.status import bad_request, too_large, unsupported_media_type
 
 MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for one request body
+OFF_LOOP = 32 * 1024  # bodies larger than this are decoded in a thread, not on the event loop
 
 JSON_TYPES = {"application/json", ""}
 YAML_TYPES = {"application/yaml", "application/apply-patch+yaml", "text/yaml", "application/x-yaml"}
@@ -114,7 +116,15 @@ async def read_object(request: web.Request) -> dict[str, Any]:
     body = await read_bytes(request)
     if not body.strip():
         raise bad_request("the request body is empty: send the object as JSON or YAML")
-    return decode_object(body, content_type(request))
+    return await off_loop(len(body), decode_object, body, content_type(request))
+
+
+async def off_loop(size: int, work: Any, *args: Any) -> Any:
+    """``work(*args)``, in a worker thread when the body (``size`` bytes) is large: decoding
+    3 MiB of YAML takes seconds of CPU, which must not stop the leases and watches meanwhile."""
+    if size <= OFF_LOOP:
+        return work(*args)
+    return await asyncio.to_thread(work, *args)
 
 
 async def read_options(request: web.Request) -> dict[str, Any]:

@@ -65,6 +65,13 @@ def _selectors(request: web.Request, rt: ResourceType) -> tuple[Callable[[dict[s
     return matches, bool(label_text or field_text)
 
 
+async def _check_fields(request: web.Request, rt: ResourceType, obj: dict[str, Any]) -> list[str]:
+    """``validation.check_fields``, in a thread for large bodies (it walks every value)."""
+    mode = request.query.get("fieldValidation", "Warn")
+    size = request.content_length or 0
+    return list(await bodies.off_loop(size, validation.check_fields, rt, obj, mode))
+
+
 def _dry_run(request: web.Request) -> bool:
     values = request.query.getall("dryRun", [])
     for value in values:
@@ -190,7 +197,7 @@ class ResourceHandlers:
         rt = target.rt
         options.write_options(request, "CreateOptions")
         obj = await bodies.read_object(request)
-        warnings = validation.check_fields(rt, obj, request.query.get("fieldValidation", "Warn"))
+        warnings = await _check_fields(request, rt, obj)
         created = self.registry.create(
             rt,
             target.namespace,
@@ -207,7 +214,7 @@ class ResourceHandlers:
         rt = target.rt
         options.write_options(request, "UpdateOptions")
         obj = await bodies.read_object(request)
-        warnings = validation.check_fields(rt, obj, request.query.get("fieldValidation", "Warn"))
+        warnings = await _check_fields(request, rt, obj)
         updated = self.registry.update(
             rt,
             target.namespace,
@@ -239,7 +246,7 @@ class ResourceHandlers:
         dry_run = _dry_run(request)
         warnings: list[str] = []
         if media == "application/apply-patch+yaml":
-            applied = bodies.parse_yaml(raw, "apply configuration")
+            applied = await bodies.off_loop(len(raw), bodies.parse_yaml, raw, "apply configuration")
             if not isinstance(applied, dict):
                 raise bad_request("the apply configuration must be an object")
             warnings = validation.check_fields(rt, applied, mode)
@@ -262,7 +269,7 @@ class ResourceHandlers:
 
             operation = "Apply"
         else:
-            parsed = bodies.parse_json(raw, "the patch")
+            parsed = await bodies.off_loop(len(raw), bodies.parse_json, raw, "the patch")
 
             def change(draft: dict[str, Any]) -> dict[str, Any]:
                 try:

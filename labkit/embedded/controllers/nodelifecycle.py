@@ -5,10 +5,12 @@ What kube-controller-manager's node-lifecycle and taint-eviction controllers do,
 * **Health.** A kubelet's heartbeat is its Lease in ``kube-node-lease`` being renewed or its
   Ready condition's ``lastHeartbeatTime`` changing; time is measured from when this
   controller saw it (as upstream, so clocks and whole-second timestamps do not matter). After
-  ``config.node_grace`` seconds without one, Ready, MemoryPressure, DiskPressure and
-  PIDPressure become Unknown, reason NodeStatusUnknown, "Kubelet stopped posting node status."
-  When Ready leaves True the node gets a ``NodeNotReady`` event and its pods' Ready condition
-  turns False, each with a ``NodeNotReady`` "Node is not ready" event.
+  ``config.node_grace`` seconds without one (on a clock that stands still while the daemon
+  is suspended or its loop blocked, :mod:`~labkit.embedded.pauseclock`), Ready,
+  MemoryPressure, DiskPressure and PIDPressure become Unknown, reason NodeStatusUnknown,
+  "Kubelet stopped posting node status." When Ready leaves True the node gets a
+  ``NodeNotReady`` event and its pods' Ready condition turns False, each with a
+  ``NodeNotReady`` "Node is not ready" event.
 * **Taints.** Ready False or Unknown taints the node ``node.kubernetes.io/not-ready`` or
   ``node.kubernetes.io/unreachable``, both NoSchedule and NoExecute; pressure conditions and
   cordon (``spec.unschedulable``) add their NoSchedule taints. Each taint carries
@@ -35,6 +37,7 @@ from typing import Any
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.base import Controller, Key
+from labkit.embedded.pauseclock import PauseClock
 from labkit.embedded.resources import lookup
 from labkit.embedded.scheduler import (
     NOT_READY_TAINT,
@@ -136,13 +139,24 @@ class NodeLifecycleController(Controller):
 
     def __init__(self, ctx: ClusterContext) -> None:
         super().__init__(ctx)
-        self._probe: dict[str, float] = {}  # node -> monotonic time of its last heartbeat
+        self.clock = PauseClock()
+        self._probe: dict[str, float] = {}  # node -> time of its last heartbeat (self.clock)
         self._beat: dict[str, str] = {}  # node -> last seen Ready lastHeartbeatTime
         self._ready: dict[str, str] = {}  # node -> Ready status this controller last saw
         self._pods: dict[str, set[Key]] = {}  # node -> pods bound to it
         self._pod_node: dict[Key, str] = {}
         self._tainted_at: dict[tuple[str, str, str], float] = {}  # (node, key, effect) -> wall time
         self._planned: set[Key] = set()  # pods with an eviction scheduled
+
+    def start(self) -> None:
+        """Start the clock's ticker, then the loop."""
+        self.clock.start()
+        super().start()
+
+    async def stop(self) -> None:
+        """Stop the loop and the clock's ticker."""
+        await super().stop()
+        await self.clock.stop()
 
     # -- following the store -------------------------------------------------------------------
 
@@ -155,7 +169,7 @@ class NodeLifecycleController(Controller):
         for node in nodes:
             name = node["metadata"]["name"]
             self._beat[name] = _heartbeat(node)
-            self._probe[name] = time.monotonic()
+            self._probe[name] = self.clock.now()
         return [("", n["metadata"]["name"]) for n in nodes]
 
     def keys_for(self, event: Event) -> Iterable[Key]:
@@ -167,7 +181,7 @@ class NodeLifecycleController(Controller):
             return [("", node)] if node and self._has_no_execute(node) else []
         if event.key == "coordination.k8s.io/leases":
             if event.namespace == LEASE_NAMESPACE and event.type != DELETED:
-                self._probe[name] = time.monotonic()
+                self._probe[name] = self.clock.now()
             return []
         if event.type == DELETED:
             self._forget_node(name)
@@ -175,7 +189,7 @@ class NodeLifecycleController(Controller):
         beat = _heartbeat(event.obj)
         if self._beat.get(name) != beat:
             self._beat[name] = beat
-            self._probe[name] = time.monotonic()
+            self._probe[name] = self.clock.now()
         return [("", name)]
 
     def _track_pod(self, pod: Mapping[str, Any], gone: bool) -> str | None:
@@ -217,7 +231,7 @@ class NodeLifecycleController(Controller):
         if node is None:
             return None
         waits: list[float] = []
-        silent = time.monotonic() - self._probe.setdefault(name, time.monotonic())
+        silent = self.clock.now() - self._probe.setdefault(name, self.clock.now())
         grace = float(self.ctx.config.node_grace)
         if silent > grace:
             node = self._mark_unknown(node)

@@ -220,8 +220,19 @@ class Kubelet:
             await asyncio.sleep(interval)
             try:
                 self._renew_lease()
+                self._report_status()
             except ApiError as e:
                 log.warning("%s: renewing the lease failed: %s", self.node, e)
+
+    def _report_status(self) -> None:
+        """Node status updates: a running kubelet posts its node Ready again whenever it is not
+        (the node controller marked it Unknown while the kubelet was silent)."""
+        node = self.ctx.store.find(NODES.key, "", self.node)
+        if not self.running or node is None or _node_condition(node, "Ready") == "True":
+            return
+        updated = self._post_ready()
+        message = f"Node {self.node} status is now: NodeReady"
+        self.ctx.event(updated, "kubelet", "Normal", "NodeReady", message, host=self.node)
 
     def _renew_lease(self) -> None:
         spec = {"holderIdentity": self.node, "leaseDurationSeconds": 40, "renewTime": micro_time()}

@@ -118,8 +118,8 @@ def encode_ports(ports: dict[str, dict[int, int]]) -> str:
 
 def pod_address(pod: dict[str, Any], port: int | str) -> tuple[str, int] | None:
     """Where to connect to reach ``port`` of a pod: a containerPort number or name (as a
-    Service's targetPort gives it). A port that a container's ``PORT`` stands for goes to that
-    real port; any other number is used as is. None for a name no container declares."""
+    Service's targetPort gives it): the pod's IP and that port (offset when privileged). None
+    for a name no container declares."""
     containers = pod.get("spec", {}).get("containers") or []
     number: int | None = None
     if isinstance(port, str) and not port.isdigit():
