@@ -37,18 +37,30 @@ import common
 from common import Row
 
 HERE = Path(__file__).resolve().parent
+NONROOT_PYTHON = "/tmp/labkit-nonroot-venv/bin/python"  # the virtualenv .ci/nonroot makes
 MODES = ("none", "bubblewrap", "proot")
 START_P50_S = 0.3
 START_P99_S = 0.5
 THROUGHPUT_RATIO = 0.9
-# the rows of the two benchmarks shown side by side, by the start of their metric
-PODS_METRICS = ("one at a time: create → Running", "back to back: create → Running")
-SERVICE_METRICS = ("web: direct, pod", "web: Service")
+BATCHES = ("one at a time", "back to back", "deployment")  # bench_pods.py's startup batches
+ROUTES = ("direct/keep-alive-8", "service/keep-alive-8", "direct/new-8", "service/new-8")
+SERVICES_ARGS = [
+    "--backend",
+    "echo",
+    "--connections",
+    "8",
+    "--latency-requests",
+    "500",
+    "--latency-new",
+    "50",
+]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--mode",
         action="append",
@@ -63,7 +75,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="pods of each bare startup batch (default: 40)",
     )
     parser.add_argument(
-        "--seconds", type=common.bounded_int(1, 30), default=3, help="length of each throughput run (default: 3)"
+        "--seconds",
+        type=common.bounded_int(1, 30),
+        default=3,
+        help="length of each throughput run (default: 3)",
     )
     parser.add_argument(
         "--repeats",
@@ -72,16 +87,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="rounds of throughput runs, the median shown (default: 3)",
     )
     parser.add_argument("--user", type=int, default=65534, help="uid to measure as when run as root")
+    parser.add_argument(
+        "--python",
+        default=None,
+        help="interpreter (with labkit installed) to measure with; as root for another user it must be "
+        "one that user can run, e.g. the virtualenv .ci/nonroot makes (default: /tmp/labkit-nonroot-venv "
+        "when root measures for another user, else this one)",
+    )
     parser.add_argument("--as-root", action="store_true", help="as root, measure as root (without none)")
     common.add_common_args(parser, max_seconds=1800)
     return parser.parse_args(argv)
 
 
-def works(mode: str, env: dict[str, str]) -> str | None:
-    """None when ``mode`` can isolate here (asked in the environment the benchmark runs in), else why."""
+def works(mode: str, env: dict[str, str], args: argparse.Namespace) -> str | None:
+    """None when ``mode`` can isolate here (asked as the measuring user), else why not."""
     probe = "from labkit.sandbox.isolation import detect; print(detect().describe())"
     done = subprocess.run(
-        [sys.executable, "-c", probe],
+        [*user_prefix(args), args.python, "-c", probe],
         env={**env, "LABKIT_ISOLATION": mode},
         capture_output=True,
         text=True,
@@ -105,7 +127,7 @@ def run_one(
     """Run one benchmark script under ``mode``; its JSON results, or None when it failed."""
     out = work / f"{script}-{mode}.json"
     env = {**os.environ, "LABKIT_ISOLATION": mode, "TMPDIR": str(work), "HOME": str(work)}
-    cmd = [*user_prefix(args), sys.executable, str(HERE / script), *extra, "--json", str(out)]
+    cmd = [*user_prefix(args), args.python, str(HERE / script), *extra, "--json", str(out)]
     print(f"==> {script} with LABKIT_ISOLATION={mode}", flush=True)
     done = subprocess.run(cmd, env=env, cwd=HERE, timeout=args.max_seconds, check=False)
     if done.returncode != 0 or not out.exists():
@@ -114,24 +136,18 @@ def run_one(
     return json.loads(out.read_text())
 
 
-def pick(result: dict[str, Any] | None, starts: str) -> Row | None:
-    """The first row whose metric starts with ``starts``."""
-    for raw in (result or {}).get("rows", []):
-        if str(raw["metric"]).startswith(starts):
-            return Row(**raw)
+def startup(result: dict[str, Any] | None, batch: str) -> dict[str, float] | None:
+    """bench_pods.py's create → Running summary (seconds) of one startup batch."""
+    with contextlib.suppress(KeyError, TypeError):
+        return dict((result or {})["extra"]["startup"][batch]["latency_s"])
     return None
 
 
-def number(text: str, key: str) -> float | None:
-    """The figure after ``key=`` (or the leading number when ``key`` is empty) in a value cell."""
-    for word in text.replace(",", " ").split():
-        if key and word.startswith(f"{key}="):
-            word = word[len(key) + 1 :]
-        elif key:
-            continue
-        digits = "".join(ch for ch in word if ch.isdigit() or ch == ".")
-        with contextlib.suppress(ValueError):
-            return float(digits)
+def rate(result: dict[str, Any] | None, route: str) -> float | None:
+    """bench_services.py's median requests/s of one route and mode, for the echo backend."""
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        runs = sorted(r["rate"] for r in (result or {})["extra"]["echo"]["throughput"][route])
+        return float(runs[len(runs) // 2])
     return None
 
 
@@ -143,11 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="labkit-bench-isolation-"))
     os.chmod(work, 0o777)  # the measuring user writes its homes and results here
     env = {**os.environ, "HOME": str(work)}
+    if args.python is None:
+        args.python = NONROOT_PYTHON if user_prefix(args) else sys.executable
+    if not Path(args.python).exists():
+        raise SystemExit(f"{args.python} does not exist: make it with `bash .ci/nonroot` or pass --python")
     try:
-        modes = args.mode or [m for m in MODES if not (m == "none" and user_prefix(args) == [] and os.geteuid() == 0)]
+        as_root = os.geteuid() == 0 and not user_prefix(args)
+        modes = args.mode or [m for m in MODES if not (m == "none" and as_root)]
         results: dict[str, dict[str, dict[str, Any] | None]] = {}
         for mode in modes:
-            why = works(mode, env) if not user_prefix(args) else None
+            why = works(mode, env, args)
             if why is not None:
                 print(f"==> {mode}: left out: {why}", flush=True)
                 continue
@@ -161,18 +182,14 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 "services": run_one(
                     "bench_services.py",
-                    [
-                        "--backend", "web", "--connections", "8", "--seconds", str(args.seconds),
-                        "--repeats", str(args.repeats), "--latency-requests", "500", "--latency-new", "50",
-                    ],  # fmt: skip
+                    [*SERVICES_ARGS, "--seconds", str(args.seconds), "--repeats", str(args.repeats)],
                     mode,
                     args,
                     work,
                 ),
             }
         rows = compare(results)
-        who = "as root" if not user_prefix(args) and os.geteuid() == 0 else f"as uid {os.geteuid() if not user_prefix(args) else args.user}"
-        print(f"\nmeasured {who}")
+        print(f"\nmeasured as uid {args.user if user_prefix(args) else os.geteuid()}")
         common.report(rows, info, args.json, {"modes": list(results), "raw": results})
         return 0 if results else 1
     finally:
@@ -180,37 +197,38 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compare(results: dict[str, dict[str, dict[str, Any] | None]]) -> list[Row]:
-    """Rows: each mode's figure for the chosen metrics, with the targets and ratios to ``none``."""
+    """Rows: each mode's figures, with the issue's targets, and throughput as a share of ``none``."""
     rows: list[Row] = []
     base = results.get("none")
     for mode, found in results.items():
-        for metric in PODS_METRICS:
-            row = pick(found["pods"], metric)
-            if row is None:
-                rows.append(Row("isolation", f"{mode}: {metric}", "failed"))
+        for batch in BATCHES:
+            figures = startup(found["pods"], batch)
+            metric = f"{mode}: pod start, {batch}: create → Running, p50 / p99"
+            if figures is None:
+                rows.append(Row("isolation", metric, "failed"))
                 continue
-            target, met = "", None
-            if metric.startswith("one at a time"):
-                p50, p99 = number(row.value, "p50"), number(row.value, "p99")
-                target = f"p50 ≤ {START_P50_S} s, p99 ≤ {START_P99_S} s"
-                met = p50 is not None and p99 is not None and p50 <= START_P50_S * 1000 and p99 <= START_P99_S * 1000
-            rows.append(Row("isolation", f"{mode}: {row.metric}", row.value, target, met))
-        for metric in SERVICE_METRICS:
-            row = pick(found["services"], metric)
-            if row is None:
-                rows.append(Row("isolation", f"{mode}: {metric}", "failed"))
+            value = f"{figures['p50'] * 1000:.0f} / {figures['p99'] * 1000:.0f} ms (n={figures['n']:.0f})"
+            if batch == "one at a time":
+                met = figures["p50"] <= START_P50_S and figures["p99"] <= START_P99_S
+                rows.append(
+                    Row("isolation", metric, value, f"p50 ≤ {START_P50_S} s, p99 ≤ {START_P99_S} s", met)
+                )
+            else:
+                rows.append(Row("isolation", metric, value))
+        for route in ROUTES:
+            found_rate = rate(found["services"], route)
+            metric = f"{mode}: echo, {route.replace('/', ', ')}"
+            if found_rate is None:
+                rows.append(Row("isolation", metric, "failed"))
                 continue
-            rate = number(row.value, "")
-            target, met, ratio = "", None, ""
-            reference = pick(base["services"], metric) if base else None
-            if reference is not None and rate is not None and mode != "none":
-                base_rate = number(reference.value, "")
-                if base_rate:
-                    share = rate / base_rate
-                    ratio = f" ({share:.2f} of none)"
-                    if metric.endswith("Service"):
-                        target, met = f"≥ {THROUGHPUT_RATIO} of none", share >= THROUGHPUT_RATIO
-            rows.append(Row("isolation", f"{mode}: {row.metric}", f"{row.value}{ratio}", target, met))
+            value, target, met = f"{found_rate:,.0f} req/s", "", None
+            base_rate = rate(base["services"], route) if base and mode != "none" else None
+            if base_rate:
+                share = found_rate / base_rate
+                value += f" = {share:.2f} of none"
+                if route.startswith("service/"):
+                    target, met = f"≥ {THROUGHPUT_RATIO} of none", share >= THROUGHPUT_RATIO
+            rows.append(Row("isolation", metric, value, target, met))
     return rows
 
 

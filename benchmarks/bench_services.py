@@ -626,7 +626,9 @@ def routes(backend: Backend, ep: Endpoint, proxy: tuple[str, int] | None) -> lis
     ]
     if proxy is not None:
         found.append(
-            plain_route("httpproxy", f"HTTP proxy {proxy[0]}:{proxy[1]}", [proxy], f"http://{host}{PATH}", host)
+            plain_route(
+                "httpproxy", f"HTTP proxy {proxy[0]}:{proxy[1]}", [proxy], f"http://{host}{PATH}", host
+            )
         )
     return found
 

@@ -12,6 +12,8 @@ import ipaddress
 import os
 from pathlib import Path
 
+KUBERNETES_SERVICE_IP = "127.96.0.1"  # the default/kubernetes Service: pods reach the API there
+
 VALIDITY = datetime.timedelta(days=3650)
 
 
@@ -91,7 +93,10 @@ def _generate(ca_path: Path, cert_path: Path, key_path: Path) -> None:
                     x509.DNSName("localhost"),
                     x509.DNSName("kubernetes"),
                     x509.DNSName("kubernetes.default"),
+                    x509.DNSName("kubernetes.default.svc"),
+                    x509.DNSName("kubernetes.default.svc.cluster.local"),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.IPAddress(ipaddress.ip_address(KUBERNETES_SERVICE_IP)),  # in-cluster config
                 ]
             ),
             critical=False,

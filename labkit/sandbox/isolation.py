@@ -72,9 +72,14 @@ class Isolation:
         if view.hostname:
             cmd += ["--hostname", view.hostname]
         cmd += ["--bind", str(view.root), "/"]
-        for mount in view.mounts:
+        # mounts inside /dev and /proc (a terminationMessagePath) go over the fresh ones
+        late = [m for m in view.mounts if m.target.startswith(("/dev/", "/proc/"))]
+        for mount in [m for m in view.mounts if m not in late]:
             cmd += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", view.cwd]
+        cmd += ["--proc", "/proc", "--dev", "/dev"]
+        for mount in late:
+            cmd += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
+        cmd += ["--chdir", view.cwd]
         if self.drop_to is not None:
             cmd += [
                 "--cap-add",
@@ -91,9 +96,13 @@ class Isolation:
     def _proot(self, view: View, argv: list[str]) -> list[str]:
         cmd = [*(drop_privileges(self.drop_to) if self.drop_to is not None else []), self.path]
         cmd += ["-r", str(view.root)]
-        for mount in view.mounts:
+        late = [m for m in view.mounts if m.target.startswith(("/dev/", "/proc/"))]
+        for mount in [m for m in view.mounts if m not in late]:
             cmd += ["-b", f"{mount.source}:{mount.target}"]
-        cmd += ["-b", "/proc", "-b", "/dev", "-w", view.cwd]
+        cmd += ["-b", "/proc", "-b", "/dev"]
+        for mount in late:
+            cmd += ["-b", f"{mount.source}:{mount.target}"]
+        cmd += ["-w", view.cwd]
         return [*cmd, *argv]
 
 

@@ -418,3 +418,170 @@ def test_privileged_ports_and_localhost_inside_a_pod(kube: Kube) -> None:
     log = wait_until("the probe's answer", lambda: kube("logs", "web80", "-c", "probe").stdout, bool, 20)
     assert log.strip().splitlines()[0] == "web80"
     assert until_answers("web80 service", lambda: kube.get("services/web80:80/proxy/")) is not None
+
+
+# -- volumes and in-cluster config -------------------------------------------------------------
+
+VOLUMES_PY = """\
+import json, os, ssl, time, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+ns = open(sa + "/namespace").read()
+context = ssl.create_default_context(cafile=sa + "/ca.crt")  # in-cluster config, as client-go's
+url = "https://%s:%s/api/v1/namespaces/%s/pods" % (
+    os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"], ns)
+request = urllib.request.Request(url, headers={"Authorization": "Bearer " + open(sa + "/token").read()})
+pods = json.load(urllib.request.urlopen(request, context=context, timeout=10))
+first = open("/etc/app/conf/app.json").read()
+print(json.dumps({
+    "pods": [p["metadata"]["name"] for p in pods["items"]],
+    "config": first, "keys": sorted(os.listdir("/etc/app/conf")),
+    "subpath": open("/etc/motd").read(),
+    "secret": open("/etc/creds/password").read(),
+    "secret_mode": oct(os.stat("/etc/creds/password").st_mode & 0o777),
+    "name": open("/etc/podinfo/name").read(), "labels": open("/etc/podinfo/labels").read(),
+    "init": open("/shared/from-init").read(),
+}), flush=True)
+for _ in range(600):
+    now = open("/etc/app/conf/app.json").read()
+    if now != first:
+        print("UPDATED " + now + " motd " + open("/etc/motd").read(), flush=True)
+        break
+    time.sleep(0.1)
+open("/dev/termination-log", "w").write("bye from " + ns)
+"""
+
+
+def test_volumes_in_cluster_config_and_the_termination_message(kube: Kube) -> None:
+    settings = {"app.json": '{"color": "blue"}', "motd": "hello", "script.py": VOLUMES_PY}
+    kube.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": settings},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds"},
+            "stringData": {"password": "s3cret"},
+        },
+    )
+    volumes = [
+        {
+            "name": "code",
+            "configMap": {"name": "settings", "items": [{"key": "script.py", "path": "main.py"}]},
+        },
+        {
+            "name": "conf",
+            "configMap": {"name": "settings", "items": [{"key": "app.json", "path": "conf/app.json"}]},
+        },
+        {"name": "motd", "configMap": {"name": "settings"}},
+        {"name": "creds", "secret": {"secretName": "creds", "defaultMode": 0o400}},
+        {"name": "shared", "emptyDir": {}},
+        {
+            "name": "podinfo",
+            "downwardAPI": {
+                "items": [
+                    {"path": "name", "fieldRef": {"fieldPath": "metadata.name"}},
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                ]
+            },
+        },
+    ]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "vols", "labels": {"app": "vols"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "volumes": volumes,
+            "initContainers": [
+                {
+                    "name": "prepare",
+                    "image": "busybox",
+                    "command": ["sh", "-c", "echo made-by-init > /shared/from-init"],
+                    "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+                }
+            ],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "python:3.12-slim",
+                    "command": ["python", "-u", "/code/main.py"],
+                    "volumeMounts": [
+                        {"name": "code", "mountPath": "/code"},
+                        {"name": "conf", "mountPath": "/etc/app"},
+                        {"name": "motd", "mountPath": "/etc/motd", "subPath": "motd"},
+                        {"name": "creds", "mountPath": "/etc/creds", "readOnly": True},
+                        {"name": "shared", "mountPath": "/shared"},
+                        {"name": "podinfo", "mountPath": "/etc/podinfo"},
+                    ],
+                }
+            ],
+        },
+    }
+    kube.apply(pod)
+    logs = wait_until(
+        "the pod's report", lambda: kube("logs", "vols", "-c", "main", check=False).stdout, lambda t: "{" in t
+    )
+    seen = json.loads(logs.splitlines()[0])
+    assert seen["pods"] == ["vols"], seen  # the API server, reached with the pod's own token and CA
+    assert (seen["config"], seen["keys"], seen["subpath"]) == ('{"color": "blue"}', ["app.json"], "hello")
+    assert (seen["secret"], seen["secret_mode"]) == ("s3cret", "0o400")
+    assert (seen["name"], seen["labels"]) == ("vols", 'app="vols"')
+    assert seen["init"] == "made-by-init\n"
+
+    # a configMap volume follows its ConfigMap; a subPath mount keeps its first copy (as upstream)
+    kube(
+        "patch",
+        "configmap",
+        "settings",
+        "-p",
+        json.dumps({"data": {"app.json": '{"color": "red"}', "motd": "x"}}),
+    )
+    done = wait_until(
+        "the pod to finish",
+        lambda: kube.pod("vols"),
+        lambda p: p["status"].get("phase") in ("Succeeded", "Failed"),
+    )
+    assert 'UPDATED {"color": "red"} motd hello' in kube("logs", "vols", "-c", "main").stdout
+    (state,) = [s["state"]["terminated"] for s in done["status"]["containerStatuses"]]
+    assert (state["exitCode"], state["message"]) == (0, f"bye from {kube.namespace}")
+
+
+def test_a_sub_path_symlink_cannot_lead_to_the_host(kube: Kube) -> None:
+    """A container plants a symlink to / in an emptyDir; a subPath through it is refused."""
+    shared = [{"name": "shared", "mountPath": "/shared"}]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "escape"},
+        "spec": {
+            "volumes": [{"name": "shared", "emptyDir": {}}],
+            "initContainers": [
+                {
+                    "name": "plant",
+                    "image": "busybox",
+                    "command": ["ln", "-s", "/", "/shared/host"],
+                    "volumeMounts": shared,
+                }
+            ],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "busybox",
+                    "command": ["sh", "-c", "touch /mnt/labkit-escaped; sleep 30"],
+                    "volumeMounts": [{"name": "shared", "mountPath": "/mnt", "subPath": "host"}],
+                }
+            ],
+        },
+    }
+    kube.apply(pod)
+    waiting = wait_until(
+        "the container refused",
+        lambda: kube.pod("escape"),
+        lambda p: any(
+            (s.get("state", {}).get("waiting") or {}).get("reason") == "CreateContainerConfigError"
+            for s in p["status"].get("containerStatuses") or []
+        ),
+        timeout=20,
+    )
+    (state,) = [s["state"]["waiting"] for s in waiting["status"]["containerStatuses"]]
+    assert 'subPath "host" leads outside its volume "shared"' in state["message"]
+    assert not Path("/labkit-escaped").exists()

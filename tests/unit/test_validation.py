@@ -614,6 +614,20 @@ def test_volume_mounts_refer_to_volumes() -> None:
     validate(PODS, ready(PODS, pod(ctr, volumes=[{"name": "data", "emptyDir": {}}])))
 
 
+def test_a_sub_path_stays_inside_its_volume() -> None:
+    mounts = [
+        {"name": "data", "mountPath": "/a", "subPath": "/etc"},
+        {"name": "data", "mountPath": "/b", "subPath": "x/../../host"},
+        {"name": "data", "mountPath": "/c", "subPath": "x/y..z"},
+    ]
+    ctr = {"name": "c", "image": "a:1", "volumeMounts": mounts}
+    at = "spec.containers[0].volumeMounts[{}].subPath"
+    assert causes(PODS, pod(ctr, volumes=[{"name": "data", "emptyDir": {}}])) == [
+        (at.format(0), "FieldValueInvalid", 'Invalid value: "/etc": must be a relative path'),
+        (at.format(1), "FieldValueInvalid", "Invalid value: \"x/../../host\": must not contain '..'"),
+    ]
+
+
 # -- pod updates ---------------------------------------------------------------------------------
 
 

@@ -14,13 +14,13 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from labkit.embedded.apiserver.status import ApiError, Cause, invalid
+from labkit.embedded.certs import KUBERNETES_SERVICE_IP
 from labkit.embedded.resources import RESOURCES, ResourceType, lookup
 
 if TYPE_CHECKING:
     from labkit.embedded.apiserver.registry import Registry
 
 SERVICE_RANGE = ipaddress.ip_network("127.96.0.0/16")
-KUBERNETES_SERVICE_IP = "127.96.0.1"
 LOAD_BALANCER_RANGE = ipaddress.ip_network("127.100.0.0/16")  # LoadBalancer ingress addresses
 NODE_PORT_RANGE = range(30000, 32768)
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}

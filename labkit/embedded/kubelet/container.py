@@ -24,6 +24,7 @@ from labkit.embedded.kubelet.network import first_port
 from labkit.embedded.kubelet.runtime import Container, ContainerSpec, StartError
 from labkit.embedded.kubelet.status import ContainerRecord
 from labkit.embedded.podlogs import container_id
+from labkit.sandbox.view import Mount
 
 if TYPE_CHECKING:
     from labkit.embedded.kubelet.pod import PodWorker
@@ -49,6 +50,7 @@ class ContainerRunner:
         self.port_hint = False
         self.killed_by_probe = False
         self.redefined = False  # the pod's spec changed this container (a new image)
+        self.termination_log: Path | None = None  # the run's terminationMessagePath, on the host
         self._poke = asyncio.Event()
         kind = "initContainers" if record.init else "containers"
         self.field_path = f"spec.{kind}{{{self.name}}}"
@@ -268,6 +270,9 @@ class ContainerRunner:
                 hostname = environment.hostname()
                 worker.files.write(worker.namespace, hostname, sandbox.shim)
                 kubelet.names.register(worker.files.hosts, worker.namespace, worker.ip, hostname)
+                self.termination_log = _termination_log(base, run)
+                inside = str(self.spec.get("terminationMessagePath") or TERMINATION_LOG)
+                volumes = [*volumes, Mount(self.termination_log, inside, writable=True)]
                 view = container_view(
                     sandbox.isolation, image, base, worker.files, workdir, hostname, sandbox.shim, volumes
                 )
@@ -277,9 +282,21 @@ class ContainerRunner:
                 argv = inside_command(image, argv)
                 working_dir = view.root / view.cwd.lstrip("/")
             else:
+                # LABKIT_ISOLATION=none: the host's files, but the pod's own network all the
+                # same (the shim, preloaded by variable: no /etc/ld.so.preload of its own)
                 root = image.root if image.root is not None else base / "fs"
                 working_dir = root / workdir.lstrip("/")
                 env.setdefault("HOME", str(root))
+                if sandbox.shim is not None:
+                    worker.files.write(worker.namespace, environment.hostname(), None)
+                    marks = shim_env(
+                        worker.ip,
+                        environment.hostname(),
+                        kubelet.node,
+                        str(kubelet.ctx.state.path),
+                        report=str(worker.files.report),
+                    )
+                    env = {**env, **marks, "LD_PRELOAD": str(sandbox.shim)}
             return ContainerSpec(
                 id=container_id(worker.uid, self.name, run),
                 namespace=worker.namespace,
@@ -341,8 +358,8 @@ class ContainerRunner:
         return code
 
     def _finished(self, container: Container, code: int) -> None:
-        message = ""
-        if code != 0:
+        message = _read_termination_log(self.termination_log)
+        if code != 0 and not message:
             tail = self.worker.kubelet.runtime.log_tail(container)
             if PORT_IN_USE.search(tail[-4096:]):
                 self.port_hint = True
@@ -420,3 +437,27 @@ class ContainerRunner:
             grace = self.worker.pod.get("spec", {}).get("terminationGracePeriodSeconds", 30)
         if self.container is not None:
             await self.worker.kubelet.runtime.stop(self.container, float(grace))
+
+
+TERMINATION_LOG = "/dev/termination-log"  # upstream's default terminationMessagePath
+TERMINATION_LIMIT = 4096  # upstream keeps at most 4 KiB of a termination message
+
+
+def _termination_log(base: Path, run: int) -> Path:
+    """An empty file for one run's termination message, which the container sees at its
+    terminationMessagePath."""
+    path = base / f"{run}.termination-log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return path
+
+
+def _read_termination_log(path: Path | None) -> str:
+    """What the container wrote to its termination message file (at most 4 KiB)."""
+    if path is None:
+        return ""
+    try:
+        with path.open("rb") as f:
+            return f.read(TERMINATION_LIMIT).decode(errors="replace")
+    except OSError:
+        return ""

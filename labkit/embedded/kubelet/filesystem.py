@@ -141,7 +141,9 @@ def container_view(
     return view
 
 
-def shim_env(pod_ip: str, hostname: str, node: str, cluster: str = "") -> dict[str, str]:
+def shim_env(
+    pod_ip: str, hostname: str, node: str, cluster: str = "", report: str = REPORT_INSIDE
+) -> dict[str, str]:
     """The network shim's variables for a container of a pod (and ``LABKIT_CLUSTER``, the
     cluster's state directory, which tells its processes from other clusters')."""
     return {
@@ -152,7 +154,7 @@ def shim_env(pod_ip: str, hostname: str, node: str, cluster: str = "") -> dict[s
         "LABKIT_PORT_OFFSET": str(PRIVILEGED_OFFSET),
         "LABKIT_CLUSTER_NETS": ",".join(CLUSTER_NETS),
         "LABKIT_LOOPBACK_ONLY": "1",
-        "LABKIT_SHIM_REPORT": REPORT_INSIDE,
+        "LABKIT_SHIM_REPORT": report,
     }
 
 
@@ -183,7 +185,7 @@ def make_sandbox(cache_dir: Path) -> Sandbox:
     if isolation.tool == "proot":
         launcher.append("--no-statx")  # PRoot 5.1 does not translate statx (Node's libuv uses it)
     launcher.append("--")
-    return Sandbox(isolation, tools.shim if isolation.tool != "none" else None, launcher)
+    return Sandbox(isolation, tools.shim, launcher)
 
 
 def inside_env(env: dict[str, str], image: Image) -> dict[str, str]:

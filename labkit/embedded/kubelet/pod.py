@@ -55,7 +55,11 @@ class PodWorker:
         self.directory = pod_dir(kubelet.ctx.state.pods_dir, self.namespace, self.name, self.uid)
         self.files = PodFiles(self.directory)  # the /etc files its containers share
         state = kubelet.ctx.state
-        self.volumes = PodVolumes(kubelet.ctx.store, pod, self.directory, state.token(), _read(state.ca_file))
+        sandbox = kubelet.sandbox()
+        owner = None if isinstance(sandbox, Exception) else sandbox.isolation.drop_to
+        self.volumes = PodVolumes(
+            kubelet.ctx.store, pod, self.directory, state.token(), _read(state.ca_file), owner
+        )
         spec = pod.get("spec") or {}
         self.restart_policy = str(spec.get("restartPolicy") or "Always")
         previous = pod.get("status") or {}

@@ -32,8 +32,17 @@ UNSUPPORTED = ("persistentVolumeClaim", "hostPath", "nfs", "csi", "ephemeral", "
 class PodVolumes:
     """The volumes of one pod, on disk."""
 
-    def __init__(self, store: Store, pod: dict[str, Any], directory: Path, token: str, ca: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        pod: dict[str, Any],
+        directory: Path,
+        token: str,
+        ca: str,
+        owner: int | None = None,
+    ) -> None:
         self.store = store
+        self.owner = owner  # the uid containers run as, when it is not the kubelet's own
         self.pod = pod
         self.namespace = str(pod["metadata"].get("namespace") or "default")
         self.directory = directory / "volumes"
@@ -55,14 +64,45 @@ class PodVolumes:
             source = self.directory / name
             sub = str(mount.get("subPath") or "")
             if sub:
-                source = source / sub.strip("/")
-                if not source.exists():
-                    source.mkdir(parents=True)
+                source = self._sub_path(source, sub, volumes[name], container, len(out))
             target = posixpath.normpath("/" + str(mount.get("mountPath") or "/").lstrip("/"))
             out.append(Mount(source, target, writable=not mount.get("readOnly") and _writable(volumes[name])))
         if spec.get("automountServiceAccountToken") is not False and not _has_mount(out, SERVICE_ACCOUNT_DIR):
             out.append(Mount(self._service_account(), SERVICE_ACCOUNT_DIR))
         return out
+
+    def _sub_path(
+        self, volume_dir: Path, sub: str, volume: dict[str, Any], container: dict[str, Any], index: int
+    ) -> Path:
+        """The source of a ``subPath`` mount: a path that stays inside its volume (a symlink a
+        container left there must not lead to the host), copied for written volumes, so that
+        the container keeps what it started with, as upstream."""
+        source = volume_dir / sub.strip("/")
+        real, inside = os.path.realpath(source), os.path.realpath(volume_dir)
+        if ".." in sub.split("/") or (real != inside and not real.startswith(inside + os.sep)):
+            raise ConfigError(f'subPath "{sub}" leads outside its volume "{volume.get("name")}"')
+        if _writable(volume):
+            if not source.exists():
+                source.mkdir(parents=True)
+            return source
+        copy = self.directory.parent / "subpaths" / f"{container.get('name')}-{index}"
+        if copy.is_dir() and not copy.is_symlink():
+            shutil.rmtree(copy)
+        elif copy.exists() or copy.is_symlink():
+            copy.unlink()
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, copy, symlinks=True)
+        elif source.exists():
+            shutil.copy2(source, copy)
+        else:
+            copy.mkdir()
+        if self.owner is not None:
+            for base, dirs, files in os.walk(copy):
+                for entry in [base, *(os.path.join(base, n) for n in dirs + files)]:
+                    os.chown(entry, self.owner, self.owner, follow_symlinks=False)
+            os.chown(copy, self.owner, self.owner, follow_symlinks=False)
+        return copy
 
     def refresh(self) -> None:
         """Write again the volumes whose ConfigMaps or Secrets changed."""
@@ -84,7 +124,7 @@ class PodVolumes:
             files, version = self._files(volume)
             if self._written.get(name) == version and target.exists():
                 return
-            _replace(target, files)
+            _replace(target, files, self.owner)
             self._written[name] = version
         else:  # emptyDir, and anything else that starts empty
             target.mkdir(parents=True, exist_ok=True)
@@ -169,7 +209,7 @@ class PodVolumes:
                 "ca.crt": (self.ca.encode(), DEFAULT_MODE),
                 "namespace": (self.namespace.encode(), DEFAULT_MODE),
             }
-            _replace(target, files)
+            _replace(target, files, self.owner)
         return target
 
 
@@ -196,10 +236,13 @@ def _has_mount(mounts: list[Mount], target: str) -> bool:
     return any(m.target == target for m in mounts)
 
 
-def _replace(target: Path, files: dict[str, tuple[bytes, int]]) -> None:
+def _replace(target: Path, files: dict[str, tuple[bytes, int]], owner: int | None = None) -> None:
     """Write ``files`` into ``target``, replacing what was there (each file keeps its inode
-    where it already existed, so that mounts of the directory see the change)."""
+    where it already existed, so that mounts of the directory see the change); given to
+    ``owner``, the container's user, so that a mode such as 0400 reads as it does upstream."""
     target.mkdir(parents=True, exist_ok=True)
+    if owner is not None:
+        os.chown(target, owner, owner)
     wanted = set()
     for rel, (data, mode) in files.items():
         rel = posixpath.normpath(rel).lstrip("/")
@@ -211,6 +254,10 @@ def _replace(target: Path, files: dict[str, tuple[bytes, int]]) -> None:
         with open(path, "wb") as f:
             f.write(data)
         os.chmod(path, mode & 0o777)
+        if owner is not None:
+            os.chown(path, owner, owner)
+            for parent in path.relative_to(target).parents:
+                os.chown(target / parent, owner, owner)
     for base, _, names in os.walk(target):
         for name in names:
             rel = os.path.relpath(os.path.join(base, name), target)

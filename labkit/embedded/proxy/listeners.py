@@ -219,6 +219,7 @@ class Connection:
         self.client_closed = False
         self.upstream_closed = False
         self.connecting: asyncio.Task[None] | None = None
+        self.early = bytearray()  # client bytes that came before the endpoint answered
         self.loop = asyncio.get_running_loop()
         self.last = self.loop.time()
         self.timer = self.loop.call_later(proxy.timeouts.idle, self._check_idle)
@@ -236,11 +237,16 @@ class Connection:
             if not self.client_closed:
                 reset(self.client)
             return
+        assert self.upstream is not None
         if self.client_closed:
-            assert self.upstream is not None
             self.upstream.abort()
-        else:
-            self.client.resume_reading()
+            return
+        if self.early:
+            self.upstream.write(bytes(self.early))
+            self.early.clear()
+        if self.client_done and self.upstream.can_write_eof():
+            self.upstream.write_eof()
+        self.client.resume_reading()
 
     # -- data, end of data, closing ----------------------------------------------------------
 
@@ -248,7 +254,12 @@ class Connection:
         """Bytes from the client."""
         self.last = self.loop.time()
         self.record.bytes_in += len(data)
-        assert self.upstream is not None
+        if self.upstream is None:
+            # some Pythons (Debian's 3.11.2) read a socket paused in connection_made once:
+            # keep the bytes for the endpoint and stop reading until it answers
+            self.early += data
+            self.client.pause_reading()
+            return
         self.upstream.write(data)
 
     def from_upstream(self, data: bytes) -> None:

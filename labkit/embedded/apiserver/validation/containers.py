@@ -105,6 +105,12 @@ def _volume_mounts(errs: Errors, mounts: Any, volumes: set[str], path: str) -> N
         elif target in paths:
             errs.invalid(f"{path}[{i}].mountPath", target, "must be unique")
         paths.add(str(target))
+        sub = mount.get("subPath")
+        if isinstance(sub, str) and sub:
+            if sub.startswith("/"):
+                errs.invalid(f"{path}[{i}].subPath", sub, "must be a relative path")
+            elif ".." in sub.split("/"):
+                errs.invalid(f"{path}[{i}].subPath", sub, "must not contain '..'")
 
 
 def _overcommit(name: str) -> bool:
