@@ -31,6 +31,7 @@ from labkit.config import settings
 from labkit.errors import ClusterError, KubectlError, LabWarning, UsageError
 from labkit.kube.apply import Api, Applied, Manifest, apply_all, delete_all, diff_all, parse_manifests
 from labkit.kube.wait import WAITABLE, parse_target, wait_ready
+from labkit.shared.contract import ISOLATION_ANNOTATION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +55,7 @@ class LabStatus:
     nodes: list[str]
     namespace: str
     builder: str  # "embedded" or "docker"
+    runtime: str = ""  # how the nodes run containers (the embedded cluster: its isolation tool)
 
 
 @dataclass
@@ -143,9 +145,10 @@ class Lab:
     # -- where ------------------------------------------------------------------------------
 
     def status(self) -> LabStatus:
-        """The target, cluster, context, API server, node names, namespace and builder."""
+        """The target, cluster, context, API server, node names, namespace, builder and runtime."""
         _, listed = self.api.request("GET", "/api/v1/nodes")
-        nodes = [n["metadata"]["name"] for n in (listed or {}).get("items", [])]
+        items = (listed or {}).get("items", [])
+        nodes = [n["metadata"]["name"] for n in items]
         return LabStatus(
             self.target,
             self.cluster,
@@ -154,6 +157,7 @@ class Lab:
             nodes,
             self.namespace,
             self.backend.builder,
+            _runtime(items),
         )
 
     def use(self, namespace: str) -> None:
@@ -525,3 +529,17 @@ def connect(target: str = "auto", context: str | None = None, namespace: str | N
 
 
 __all__ = ["Lab", "LabStatus", "RunResult", "connect"]
+
+
+def _runtime(nodes: list[dict[str, Any]]) -> str:
+    """How the nodes run containers: the embedded cluster's isolation note, else the runtime
+    the first node reports (``containerd://1.7.x`` on kind and most clusters)."""
+    for node in nodes:
+        note = (node["metadata"].get("annotations") or {}).get(ISOLATION_ANNOTATION)
+        if note:
+            return str(note)
+    for node in nodes:
+        version = ((node.get("status") or {}).get("nodeInfo") or {}).get("containerRuntimeVersion")
+        if version:
+            return str(version)
+    return ""

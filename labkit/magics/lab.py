@@ -24,6 +24,8 @@ def status_text(status: Any) -> str:
         ("namespace", status.namespace),
         ("builder", status.builder),
     ]
+    if getattr(status, "runtime", ""):
+        rows.append(("runtime", status.runtime))
     return "\n".join(f"{name + ':':<11}{value}" for name, value in rows)
 
 

@@ -155,6 +155,8 @@ def test_lab_shows_the_embedded_cluster(shell: InteractiveShell) -> None:
     assert re.search(r"^cluster: +labkit$", ran.out, re.M), ran.out
     assert re.search(r"^nodes: +labkit-control-plane, labkit-worker, labkit-worker2$", ran.out, re.M), ran.out
     assert re.search(r"^namespace: +default$", ran.out, re.M), ran.out
+    # how pods are isolated here, as the nodes report it
+    assert re.search(r"^runtime: +(bubblewrap|PRoot) \S+ \(.+\)$", ran.out, re.M), ran.out
 
 
 def test_dockerfile_shows_steps_and_a_summary(built: Ran) -> None:
