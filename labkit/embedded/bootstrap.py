@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from labkit.embedded import addresses
 from labkit.embedded import nodes as node_objects
-from labkit.embedded.apiserver.hooks import KUBERNETES_SERVICE_IP
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.events import EventRecorder
 from labkit.embedded.resources import lookup
@@ -40,7 +40,7 @@ def bootstrap(registry: Registry, cluster: str, node_count: int) -> None:
                     "labels": {"component": "apiserver", "provider": "kubernetes"},
                 },
                 "spec": {
-                    "clusterIP": KUBERNETES_SERVICE_IP,
+                    "clusterIP": addresses.current().kubernetes_ip,
                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
                 },
             },

@@ -12,7 +12,7 @@ import ipaddress
 import os
 from pathlib import Path
 
-KUBERNETES_SERVICE_IP = "127.96.0.1"  # the default/kubernetes Service: pods reach the API there
+from labkit.embedded import addresses
 
 VALIDITY = datetime.timedelta(days=3650)
 
@@ -96,7 +96,7 @@ def _generate(ca_path: Path, cert_path: Path, key_path: Path) -> None:
                     x509.DNSName("kubernetes.default.svc"),
                     x509.DNSName("kubernetes.default.svc.cluster.local"),
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address(KUBERNETES_SERVICE_IP)),  # in-cluster config
+                    x509.IPAddress(ipaddress.ip_address(addresses.current().kubernetes_ip)),  # in-cluster
                 ]
             ),
             critical=False,

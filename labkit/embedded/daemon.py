@@ -22,10 +22,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from labkit.embedded import addresses
 from labkit.embedded.apiserver import validation
 from labkit.embedded.apiserver.app import build_app
 from labkit.embedded.apiserver.registry import Registry
-from labkit.embedded.bootstrap import bootstrap
+from labkit.embedded.bootstrap import NODES, bootstrap
 from labkit.embedded.certs import ensure_certs
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.httpproxy import HttpProxy
@@ -64,6 +65,11 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     store = Store(cluster.db)
     registry = Registry(store)
     registry.toleration_seconds = config.eviction_delay
+    if config.addresses is None and store.list(NODES.key)[0]:
+        config.addresses = 0  # made before address blocks: its objects carry block 0's addresses
+    block, holder = addresses.claim(config.addresses)  # held while the cluster runs
+    addresses.use(block)
+    config.addresses = block.index
     bootstrap(registry, cluster.name, config.nodes)
     ctx = ClusterContext(registry, config, cluster, random.Random(config.seed))
     home = cluster.path.parents[1]
@@ -104,6 +110,7 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
         store.end_watches()
         await runner.cleanup()
         store.close()
+        holder.close()
         if cluster.pid() == os.getpid():
             cluster.pid_file.unlink(missing_ok=True)
 

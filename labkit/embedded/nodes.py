@@ -1,8 +1,8 @@
 """The cluster's Node objects: names, labels, addresses, capacity and Ready status.
 
 Nodes are named as in a kind multi-node cluster: ``<name>-control-plane``,
-``<name>-worker``, ``<name>-worker2``, ... Each has a loopback InternalIP in
-127.18.0.0/24 (kind's nodes sit on 172.18.0.0/16) and a pod range in 127.244.0.0/16.
+``<name>-worker``, ``<name>-worker2``, ... Each has a loopback InternalIP and a pod range
+from the cluster's address block (:mod:`labkit.embedded.addresses`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import platform
 from typing import Any
 
+from labkit.embedded import addresses
 from labkit.shared.timeutil import rfc3339
 
 KUBELET_VERSION = "v1.32.0-labkit"
@@ -54,7 +55,7 @@ def _os_image() -> str:
 
 def node_ip(index: int) -> str:
     """The loopback InternalIP of node ``index``."""
-    return f"127.18.0.{index + 2}"
+    return addresses.current().node_ip(index)
 
 
 def ready_conditions(
@@ -110,8 +111,8 @@ def node_object(name: str, index: int, tainted_control_plane: bool) -> dict[str,
         "hugepages-2Mi": "0",
     }
     spec: dict[str, Any] = {
-        "podCIDR": f"127.244.{index}.0/24",
-        "podCIDRs": [f"127.244.{index}.0/24"],
+        "podCIDR": addresses.current().pod_cidr(index),
+        "podCIDRs": [addresses.current().pod_cidr(index)],
         "providerID": f"labkit://{name}",
     }
     if control_plane and tainted_control_plane:

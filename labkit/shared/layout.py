@@ -52,6 +52,7 @@ class ClusterConfig:
     runtime: str = "process"  # how containers run by default: "process" or "simulated"
     seed: int | None = None  # makes generated names and balancing repeatable
     balancing: str = "random"  # Services' default: "random" (kube-proxy iptables) or "round-robin" (IPVS)
+    addresses: int | None = None  # its loopback address block (embedded/addresses.py), set at first start
 
 
 class ClusterLayout:

@@ -24,7 +24,7 @@ T = TypeVar("T")
 POLL = 0.05  # seconds between two looks while waiting
 ECHO = "labkit/echo:v1"
 BUSYBOX = "busybox:1.36"  # tagged, so it is not pulled again on every restart (policy IfNotPresent)
-POD_IP = re.compile(r"^127\.244\.\d{1,3}\.\d{1,3}$")
+POD_IP = re.compile(r"^127\.(24[4-9]|25[01])\.\d{1,3}\.\d{1,3}$")  # a cluster's block: 127.244-251
 
 
 def wait_until(what: str, fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float = 10) -> T:

@@ -1,7 +1,8 @@
 """What particular kinds do on create, update and delete.
 
-Services get a cluster IP from the loopback range 127.96.0.0/16, node ports from
-30000-32767 and (LoadBalancers) an ingress address from 127.100.0.0/16; new pods start Pending
+Services get a cluster IP from the cluster's Service range (127.96.0.0/16 for the first
+cluster, see :mod:`labkit.embedded.addresses`), node ports from 30000-32767 and (LoadBalancers)
+an ingress address from its LoadBalancer range (127.100.0.0/16); new pods start Pending
 with their QoS class; namespaces are deleted in two steps (Terminating, then gone once their
 contents are); the system namespaces cannot be deleted.
 """
@@ -13,15 +14,13 @@ import ipaddress
 import random
 from typing import TYPE_CHECKING, Any
 
+from labkit.embedded import addresses
 from labkit.embedded.apiserver.status import ApiError, Cause, invalid
-from labkit.embedded.certs import KUBERNETES_SERVICE_IP
 from labkit.embedded.resources import RESOURCES, ResourceType, lookup
 
 if TYPE_CHECKING:
     from labkit.embedded.apiserver.registry import Registry
 
-SERVICE_RANGE = ipaddress.ip_network("127.96.0.0/16")
-LOAD_BALANCER_RANGE = ipaddress.ip_network("127.100.0.0/16")  # LoadBalancer ingress addresses
 NODE_PORT_RANGE = range(30000, 32768)
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 SERVICES = lookup("", "v1", "services")
@@ -108,13 +107,14 @@ class Hooks:
                     Cause("spec.clusterIPs[0]", f'Invalid value: "{wanted}": must be a valid IP address')
                 )
                 return
-            if ip not in SERVICE_RANGE:
+            service_range = addresses.current().service_range
+            if ip not in service_range:
                 causes.append(
                     Cause(
                         "spec.clusterIPs",
                         f'Invalid value: ["{wanted}"]: failed to allocate IP '
                         f"{wanted}: provided IP is not in the valid range. The range of valid IPs "
-                        f"is {SERVICE_RANGE}",
+                        f"is {service_range}",
                     )
                 )
                 return
@@ -134,15 +134,17 @@ class Hooks:
         spec["clusterIPs"] = [wanted]
 
     def _free_ip(self, used: set[str | None]) -> str:
-        hosts = SERVICE_RANGE.num_addresses - 2
+        block = addresses.current()
+        service_range = block.service_range
+        hosts = service_range.num_addresses - 2
         for _ in range(1000):
-            candidate = str(SERVICE_RANGE.network_address + self.random.randint(10, hosts))
+            candidate = str(service_range.network_address + self.random.randint(10, hosts))
             if candidate not in used:
                 return candidate
-        for address in SERVICE_RANGE.hosts():
-            if str(address) not in used and str(address) != KUBERNETES_SERVICE_IP:
+        for address in service_range.hosts():
+            if str(address) not in used and str(address) != block.kubernetes_ip:
                 return str(address)
-        raise ApiError(500, f"no cluster IP is free in {SERVICE_RANGE}", "InternalError")
+        raise ApiError(500, f"no cluster IP is free in {service_range}", "InternalError")
 
     def _allocate_node_ports(
         self, spec: dict[str, Any], old: dict[str, Any], others: list[dict[str, Any]], causes: list[Cause]
@@ -248,10 +250,12 @@ class Hooks:
 
 
 def ingress_ip(cluster_ip: str) -> str:
-    """A LoadBalancer's ingress address: its cluster IP moved from 127.96.0.0/16 to
-    127.100.0.0/16 (unique because cluster IPs are)."""
-    offset = int(ipaddress.ip_address(cluster_ip)) - int(SERVICE_RANGE.network_address)
-    return str(LOAD_BALANCER_RANGE.network_address + offset % LOAD_BALANCER_RANGE.num_addresses)
+    """A LoadBalancer's ingress address: its cluster IP moved from the Service range to the
+    LoadBalancer range (unique because cluster IPs are)."""
+    block = addresses.current()
+    offset = int(ipaddress.ip_address(cluster_ip)) - int(block.service_range.network_address)
+    lb = block.load_balancer_range
+    return str(lb.network_address + offset % lb.num_addresses)
 
 
 def qos_class(spec: dict[str, Any]) -> str:

@@ -18,8 +18,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.embedded import addresses
 from labkit.embedded.images import ECHO_SERVER, Image
-from labkit.embedded.kubelet.network import CLUSTER_NETS, PRIVILEGED_OFFSET
+from labkit.embedded.kubelet.network import PRIVILEGED_OFFSET
 from labkit.sandbox.isolation import Isolation, own_for
 from labkit.sandbox.view import INSIDE_LABKIT, Mount, View, borrowed
 
@@ -152,7 +153,7 @@ def shim_env(
         "LABKIT_HOSTNAME": hostname,
         "LABKIT_NODE": node,
         "LABKIT_PORT_OFFSET": str(PRIVILEGED_OFFSET),
-        "LABKIT_CLUSTER_NETS": ",".join(CLUSTER_NETS),
+        "LABKIT_CLUSTER_NETS": ",".join(addresses.current().nets),
         "LABKIT_LOOPBACK_ONLY": "1",
         "LABKIT_SHIM_REPORT": report,
     }

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from labkit.embedded import addresses
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.images import ImageStore
@@ -74,7 +75,7 @@ class Kubelet:
         self.names = ClusterNames(ctx.store)  # the manager gives every kubelet the cluster's own
         self.crash_backoff = Backoff(ctx.config.backoff_base, ctx.config.backoff_max)
         self.pull_backoff = Backoff(ctx.config.backoff_base, ctx.config.backoff_max)
-        self.pool = IpPool("127.244.0.0/24")
+        self.pool = IpPool(addresses.current().pod_cidr(0))
         self.host_ip = ""
         self.workers: dict[str, PodWorker] = {}
         self.simulated = SimulatedPods(self)
@@ -98,9 +99,9 @@ class Kubelet:
         node = self.ctx.store.find(NODES.key, "", self.node)
         if node is None:
             raise LookupError(f'node "{self.node}" not found')
-        self.pool = IpPool(str(node.get("spec", {}).get("podCIDR") or "127.244.0.0/24"))
-        addresses = node.get("status", {}).get("addresses") or []
-        self.host_ip = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), "127.0.0.1")
+        self.pool = IpPool(str(node.get("spec", {}).get("podCIDR") or addresses.current().pod_cidr(0)))
+        listed = node.get("status", {}).get("addresses") or []
+        self.host_ip = next((a["address"] for a in listed if a.get("type") == "InternalIP"), "127.0.0.1")
         killed = self.runtime.kill_leftovers()
         if killed:
             log.info("%s: killed %d processes left from a previous run", self.node, killed)

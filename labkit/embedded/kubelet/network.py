@@ -1,6 +1,7 @@
 """Pod addresses: an IP per pod from its node's pod range, and the ports its apps listen on.
 
-Pods get loopback IPs from their node's ``spec.podCIDR`` (``127.244.<n>.0/24``). The sandbox's
+Pods get loopback IPs from their node's ``spec.podCIDR`` (``127.244.<n>.0/24`` in the first
+cluster's address block). The sandbox's
 network shim (:mod:`labkit.sandbox.native`) makes an app that listens on any port on all
 addresses listen on its own pod IP instead, so every pod has every port, as in a real
 cluster. Privileged ports (1-1023) need root, so they are served ``PRIVILEGED_OFFSET`` higher
@@ -23,7 +24,6 @@ from labkit.embedded.images import Image
 PORTS_ANNOTATION = "labkit.dev/ports"
 CONNECT_HOST = "127.0.0.1"  # where a pod without an IP yet is looked for
 PRIVILEGED_OFFSET = 20000  # port 80 of a pod or a ClusterIP is served at 20080
-CLUSTER_NETS = ("127.244.0.0/16", "127.96.0.0/16", "127.100.0.0/16", "127.18.0.0/16")
 
 
 def real_port(port: int) -> int:
