@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -38,7 +39,9 @@ def test_two_running_clusters_have_their_own_addresses(cluster: Cluster, kube: K
         # the same pod in both: each answers at its own pod IP, as itself
         for k in (kube, other):
             k.apply(app_pod("twin"))
-        pods = [wait_until("twin running", lambda k=k: k.pod("twin"), running_and_ready) for k in (kube, other)]
+        pods = [
+            wait_until("twin running", lambda k=k: k.pod("twin"), running_and_ready) for k in (kube, other)
+        ]
         assert pods[0]["status"]["podIP"] != pods[1]["status"]["podIP"]
         for k, pod in zip((kube, other), pods, strict=True):
             host, port = real_port(pod)
@@ -54,8 +57,6 @@ def test_two_running_clusters_have_their_own_addresses(cluster: Cluster, kube: K
 
 
 def _get(host: str, port: int) -> dict[str, str] | None:
-    import urllib.request
-
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/who", timeout=3) as r:
             return json.loads(r.read())
