@@ -10,6 +10,7 @@ import base64
 import os
 import secrets
 import stat
+from pathlib import Path
 
 import yaml
 
@@ -63,6 +64,19 @@ class ClusterDir(ClusterLayout):
         config = yaml.safe_load(self.kubeconfig.read_text())
         return str(config["clusters"][0]["cluster"]["server"])
 
+    def _own_files(self) -> list[Path]:
+        """Everything below the directory but what lies inside ``pods`` (the containers' own
+        files, whose modes the containers rely on; the 0700 ``pods`` directory shuts out
+        everyone else)."""
+        found: list[Path] = []
+        for base, dirs, files in os.walk(self.path):
+            here = Path(base)
+            if here == self.pods_dir:
+                dirs[:] = []
+                continue
+            found += [here / name for name in dirs + files]
+        return found
+
     def make_private(self) -> list[str]:
         """Make the state private to its owner: group and other lose every permission on the
         directory and everything below it (0755 -> 0700, 0644 -> 0600), and ``store.db`` is
@@ -73,7 +87,7 @@ class ClusterDir(ClusterLayout):
         if not self.db.exists():
             os.close(os.open(self.db, os.O_WRONLY | os.O_CREAT, 0o600))
         warnings: list[str] = []
-        for path in [self.path, *self.path.rglob("*")]:
+        for path in [self.path, *self._own_files()]:
             try:
                 info = path.lstat()
                 if stat.S_ISLNK(info.st_mode):

@@ -147,6 +147,7 @@ def test_pods_run_again_after_kill_9_of_the_daemon_and_down_leaves_no_process(
         "an app process for each pod",
         lambda: pod_processes(c),
         lambda found: sorted(env["HOSTNAME"] for env in found.values()) == sorted(before),
+        timeout=30,  # the new daemon starts the pods' containers again (on 2 busy cores, seconds)
     )
     assert not old_pids & set(now), "a pod process from before the kill survived it"
     solo = kube.pod("solo")
