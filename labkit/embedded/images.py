@@ -14,10 +14,14 @@ a small HTTP server in the spirit of podinfo, and ``busybox`` (aliases ``alpine`
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import os
 import platform
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import venv
@@ -50,6 +54,7 @@ class Image:
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)  # program -> host command
     size: int = 0  # bytes, as the Pulled event reports it
     local: bool = False  # built on this machine: no registry has it, so it cannot be pulled
+    note: str = ""  # how this machine supplies it, where that differs from what its tag asks
 
     @property
     def repository(self) -> str:
@@ -125,6 +130,7 @@ def stock_image(reference: str, repository: str, tag: str, cache: Path) -> Image
         root = _made(cache / f"python-{version}", _python_root)
         env = (("PATH", DEFAULT_PATH), ("LANG", "C.UTF-8"), ("PYTHON_VERSION", version))
         config = ImageConfig(cmd=("python3",), env=env)
+        note = version_note(reference, tag, "Python", version)
     else:
         node = shutil.which("node")
         if node is None:
@@ -132,7 +138,33 @@ def stock_image(reference: str, repository: str, tag: str, cache: Path) -> Image
         real = os.path.realpath(node)
         root = _made(cache / f"node-{hashlib.sha256(real.encode()).hexdigest()[:12]}", _node_root(real))
         config = ImageConfig(cmd=("node",), env=(("PATH", DEFAULT_PATH),))
-    return Image(reference, image_id(repository, tag, str(root)), config, root=root, size=_size(root))
+        note = version_note(reference, tag, "Node.js", _node_version(real))
+    image = Image(reference, image_id(repository, tag, str(root)), config, root=root, size=_size(root))
+    return dataclasses.replace(image, note=note) if note else image
+
+
+def version_note(reference: str, tag: str, language: str, have: str) -> str:
+    """A warning when the tag asks for a version (``3.12-slim``, ``20-alpine``) that the
+    interpreter this machine has does not match; empty when it matches or asks for none."""
+    asked = re.match(r"\d+(\.\d+)*", tag)
+    if asked is None or not have:
+        return ""
+    wanted = asked.group(0).split(".")
+    if have.split(".")[: len(wanted)] == wanted:
+        return ""
+    return (
+        f"{reference} asks for {language} {asked.group(0)}, and this machine has {language} {have}: "
+        f"the container runs {have} (install {language} {asked.group(0)} on this machine, or change the tag)"
+    )
+
+
+@functools.cache
+def _node_version(node: str) -> str:
+    try:
+        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.strip().lstrip("v")
 
 
 def _made(root: Path, make: Callable[[Path], None]) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import textwrap
 import time
@@ -312,6 +313,13 @@ def test_a_stock_python_image_runs_as_a_pod(kube: Kube) -> None:
     )
     assert pod["status"]["phase"] == "Succeeded", json.dumps(pod["status"])
     assert kube("logs", "py").stdout == "42\n"
+    # the tag asks for 3.12: a machine with another Python says which one the container got
+    events = kube.get(f"/api/v1/namespaces/{kube.namespace}/events?fieldSelector=involvedObject.name%3Dpy")
+    notes = [e["message"] for e in events["items"] if e["reason"] == "ImageVersion"]
+    differs = not platform.python_version().startswith("3.12.")
+    assert bool(notes) == differs, notes
+    if differs:
+        assert f"this machine has Python {platform.python_version()}" in notes[0]
 
 
 # host paths a container borrows read-only; a new file in /etc itself lands in the container's

@@ -168,3 +168,15 @@ def test_echo_on_a_taken_port_says_so_and_exits_1(
     )
     assert second.returncode == 1 and time.monotonic() - started < 5
     assert f"cannot listen on 0.0.0.0:{port}" in second.stderr and "Address already in use" in second.stderr
+
+
+def test_a_stock_tag_whose_version_differs_from_this_machine_is_noted() -> None:
+    from labkit.embedded.images import version_note
+
+    note = version_note("python:3.12-slim", "3.12-slim", "Python", "3.11.7")
+    assert note.startswith("python:3.12-slim asks for Python 3.12, and this machine has Python 3.11.7")
+    assert version_note("python:3.11-slim", "3.11-slim", "Python", "3.11.7") == ""
+    assert version_note("node:20-alpine", "20-alpine", "Node.js", "20.20.2") == ""
+    assert "Node.js 22" in version_note("node:22", "22", "Node.js", "20.20.2")
+    assert version_note("node:lts", "lts", "Node.js", "20.20.2") == ""  # no version asked
+    assert version_note("python:3", "3", "Python", "3.11.7") == ""

@@ -162,6 +162,8 @@ class ContainerRunner:
             image = store.resolve(reference)
             if image is not None and policy != "Always":
                 self.event("Normal", "Pulled", f'Container image "{reference}" already present on machine')
+                if image.note:
+                    self.event("Warning", "ImageVersion", image.note)
                 return image
             if policy == "Never":
                 message = f'Container image "{reference}" is not present with pull policy of Never'
@@ -182,6 +184,8 @@ class ContainerRunner:
                     f'Successfully pulled image "{reference}" in {took} ({took} including waiting). '
                     f"Image size: {image.size} bytes.",
                 )
+                if image.note:
+                    self.event("Warning", "ImageVersion", image.note)
                 return image
             if not await self._pull_failed(reference, local=image is not None):
                 return None
