@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from labkit.embedded import nodewheel
 from labkit.shared.imageref import split_reference
 from labkit.shared.imagestore import DEFAULT_PATH, ImageConfig
 
@@ -84,6 +85,25 @@ class BuiltinImages:
     def __init__(self, cache: Path | None = None) -> None:
         self.cache = cache
 
+    def pull(self, image: str) -> Image | None:
+        """Fetch what a built-in image needs and this machine lacks (a Node.js major, from
+        the package registry); the image, or None when it is not one that can be pulled.
+        When the fetch fails, ``node:*`` falls back to this machine's Node.js with a note."""
+        repository, tag = split_reference(image)
+        if repository != "node" or self.cache is None:
+            return None
+        major = _major(tag)
+        if major is None:
+            return None
+        try:
+            nodewheel.pull(self.cache, major)
+        except nodewheel.NodeWheelError as e:
+            fallback = _host_node(image, tag, self.cache)
+            if fallback is None:
+                return None
+            return dataclasses.replace(fallback, note=f"{fallback.note} ({e})" if fallback.note else str(e))
+        return stock_image(image, repository, tag, self.cache)
+
     def resolve(self, image: str) -> Image | None:
         """The built-in image a reference names, or None."""
         repository, tag = split_reference(image)
@@ -132,15 +152,40 @@ def stock_image(reference: str, repository: str, tag: str, cache: Path) -> Image
         config = ImageConfig(cmd=("python3",), env=env)
         note = version_note(reference, tag, "Python", version)
     else:
+        major = _major(tag)
         node = shutil.which("node")
-        if node is None:
-            return None
-        real = os.path.realpath(node)
-        root = _made(cache / f"node-{hashlib.sha256(real.encode()).hexdigest()[:12]}", _node_root(real))
-        config = ImageConfig(cmd=("node",), env=(("PATH", DEFAULT_PATH),))
-        note = version_note(reference, tag, "Node.js", _node_version(real))
+        have = _node_version(os.path.realpath(node)) if node else ""
+        if major is not None and have.split(".")[0] != major:
+            # a major this machine lacks: present once pulled from the package registry
+            pulled = nodewheel.installed(cache, major)
+            if pulled is None:
+                return None
+            config = ImageConfig(cmd=("node",), env=(("PATH", DEFAULT_PATH), ("NODE_VERSION", major)))
+            return Image(
+                reference, image_id(repository, tag, str(pulled)), config, root=pulled, size=_size(pulled)
+            )
+        return _host_node(reference, tag, cache)
     image = Image(reference, image_id(repository, tag, str(root)), config, root=root, size=_size(root))
     return dataclasses.replace(image, note=note) if note else image
+
+
+def _host_node(reference: str, tag: str, cache: Path) -> Image | None:
+    """``node:*`` from this machine's ``node`` (with a note when the tag asks for another major)."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    real = os.path.realpath(node)
+    root = _made(cache / f"node-{hashlib.sha256(real.encode()).hexdigest()[:12]}", _node_root(real))
+    config = ImageConfig(cmd=("node",), env=(("PATH", DEFAULT_PATH),))
+    note = version_note(reference, tag, "Node.js", _node_version(real))
+    image = Image(reference, image_id("node", tag, str(root)), config, root=root, size=_size(root))
+    return dataclasses.replace(image, note=note) if note else image
+
+
+def _major(tag: str) -> str | None:
+    """The major version a tag asks for (``22`` of ``22.4-alpine``), or None (``lts``, ``latest``)."""
+    found = re.match(r"(\d+)(\.|-|$)", tag)
+    return found.group(1) if found else None
 
 
 def version_note(reference: str, tag: str, language: str, have: str) -> str:
@@ -200,5 +245,6 @@ def _node_root(node: str) -> Callable[[Path], None]:
     return make
 
 
+@functools.cache
 def _size(root: Path) -> int:
     return sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())

@@ -41,6 +41,15 @@ class LayeredImages:
     def __init__(self, *stores: ImageStore) -> None:
         self.stores = stores
 
+    def pull(self, image: str) -> Image | None:
+        """Fetch the image from the first store that can (slow: call it off the event loop)."""
+        for store in self.stores:
+            pull = getattr(store, "pull", None)
+            found = pull(image) if pull is not None else None
+            if found is not None:
+                return found
+        return None
+
     def resolve(self, image: str) -> Image | None:
         """The image from the first store that has it, or None."""
         for store in self.stores:

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import textwrap
 import time
 from pathlib import Path
@@ -593,3 +594,32 @@ def test_a_sub_path_symlink_cannot_lead_to_the_host(kube: Kube) -> None:
     (state,) = [s["state"]["waiting"] for s in waiting["status"]["containerStatuses"]]
     assert 'subPath "host" leads outside its volume "shared"' in state["message"]
     assert not Path("/labkit-escaped").exists()
+
+
+def test_a_node_major_this_machine_lacks_is_pulled_from_the_registry(kube: Kube) -> None:
+    """``node:<major>`` runs that Node.js, fetched once as an image pull would."""
+    node = shutil.which("node")
+    have = subprocess.run([node, "--version"], capture_output=True, text=True).stdout if node else ""
+    want = "24" if have.startswith("v22.") else "22"
+    kube(
+        "run",
+        "nd",
+        f"--image=node:{want}-alpine",
+        "--restart=Never",
+        "--",
+        "node",
+        "-e",
+        "console.log(process.versions.node)",
+    )
+    pod = wait_until(
+        "nd to complete",
+        lambda: kube.pod("nd"),
+        lambda p: p["status"].get("phase") in ("Succeeded", "Failed"),
+        timeout=180,  # the first pull downloads the wheel (about 60 MB)
+    )
+    assert pod["status"]["phase"] == "Succeeded", json.dumps(pod["status"])
+    assert kube("logs", "nd").stdout.startswith(f"{want}."), kube("logs", "nd").stdout
+    events = kube.get(f"/api/v1/namespaces/{kube.namespace}/events?fieldSelector=involvedObject.name%3Dnd")
+    messages = [e["message"] for e in events["items"]]
+    assert any(m.startswith(f'Successfully pulled image "node:{want}-alpine"') for m in messages), messages
+    assert not [e for e in events["items"] if e["reason"] == "ImageVersion"], messages

@@ -176,6 +176,9 @@ class ContainerRunner:
                 continue
             started = time.monotonic()
             self.event("Normal", "Pulling", f'Pulling image "{reference}"')
+            pull = getattr(store, "pull", None)
+            if image is None and pull is not None:
+                image = await asyncio.to_thread(pull, reference)  # a download: off the event loop
             if image is not None and not image.local:
                 took = go_duration(time.monotonic() - started)
                 self.event(
