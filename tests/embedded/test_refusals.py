@@ -245,3 +245,35 @@ def test_an_accept_header_the_server_cannot_write_is_a_406(cluster: Cluster, nam
     assert_response(status, answer, 406, "NotAcceptable", "application/json")
     browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
     assert cluster.request("GET", path, headers={"Accept": browser})[0] == 200
+
+
+# -- Services that would reach the host --------------------------------------------------------
+
+
+@pytest.mark.parametrize("ip", ["127.0.0.1", "10.0.0.5", "169.254.169.254"])
+def test_endpoints_outside_the_pod_range_are_refused(cluster: Cluster, namespace: str, ip: str) -> None:
+    """A selector-less Service pointed at the host (or off loopback) is refused, as upstream
+    refuses loopback endpoints: the embedded cluster's Services reach only its pods."""
+    services = f"/api/v1/namespaces/{namespace}/services"
+    svc = {"metadata": {"name": "db"}, "spec": {"ports": [{"port": 5432}]}}
+    assert cluster.request("POST", services, svc)[0] == 201
+    endpoints = f"/api/v1/namespaces/{namespace}/endpoints"
+    manual = {"metadata": {"name": "db"}, "subsets": [{"addresses": [{"ip": ip}], "ports": [{"port": 5432}]}]}
+    status, answer, _ = cluster.request("POST", endpoints, manual)
+    assert_response(status, answer, 422, "Invalid", "subsets[0].addresses[0].ip")
+    assert "must be a pod IP of this cluster" in answer["message"], answer
+    assert _names(cluster, endpoints) == []
+    slices = f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
+    piece = {
+        "metadata": {"name": "db-1", "labels": {"kubernetes.io/service-name": "db"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [ip]}],
+        "ports": [{"port": 5432}],
+    }
+    status, answer, _ = cluster.request("POST", slices, piece)
+    assert_response(status, answer, 422, "Invalid", "endpoints[0].addresses[0]")
+    # an address in the cluster's pod range is a pod's, and is taken
+    node = cluster.request("GET", "/api/v1/nodes")[1]["items"][1]
+    inside = node["spec"]["podCIDR"].rsplit(".", 1)[0] + ".250"
+    manual["subsets"][0]["addresses"][0]["ip"] = inside
+    assert cluster.request("POST", endpoints, manual)[0] == 201

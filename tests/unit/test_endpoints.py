@@ -347,13 +347,13 @@ def test_a_service_without_selector_keeps_its_hand_written_endpoints(ctx: Cluste
         ctx.registry.create(SERVICES, NS, {"metadata": {"name": "db"}, "spec": {"ports": [{"port": 5432}]}})
         manual = {
             "metadata": {"name": "db"},
-            "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 15432}]}],
+            "subsets": [{"addresses": [{"ip": "127.244.9.9"}], "ports": [{"port": 15432}]}],
         }
         ctx.registry.create(ENDPOINTS, NS, manual)
         pod(ctx, "web-a", "127.244.1.3")
         await asyncio.sleep(0.1)
         assert endpoints(ctx, "db")["subsets"] == [  # type: ignore[index]
-            {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 15432, "protocol": "TCP"}]}
+            {"addresses": [{"ip": "127.244.9.9"}], "ports": [{"port": 15432, "protocol": "TCP"}]}
         ]
         assert slices(ctx, "db") == []
 

@@ -27,6 +27,7 @@ from labkit.embedded.apiserver.status import invalid
 from labkit.embedded.apiserver.validation.base64_errors import base64_error
 from labkit.embedded.apiserver.validation.coerce import Obj, as_dict
 from labkit.embedded.apiserver.validation.config import MAX_SECRET_SIZE, validate_configmap, validate_secret
+from labkit.embedded.apiserver.validation.endpoints import validate_endpoint_slice, validate_endpoints
 from labkit.embedded.apiserver.validation.errors import Errors
 from labkit.embedded.apiserver.validation.fields import (
     MAX_STRICT_ERRORS,
@@ -89,6 +90,8 @@ _KIND_RULES: dict[str, Callable[[Errors, Obj, Obj | None], None]] = {
     "Service": validate_service,
     "ConfigMap": validate_configmap,
     "Secret": validate_secret,
+    "Endpoints": validate_endpoints,
+    "EndpointSlice": validate_endpoint_slice,
 }
 
 
