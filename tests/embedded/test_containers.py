@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import textwrap
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -281,15 +282,23 @@ def test_the_node_course_services_call_each_other_by_name_on_fixed_ports(kube: K
     assert answer["file"] == "/app/index.js" and answer["pod"] in posts
     lookup = until_answers("event-bus-srv", lambda: proxied(kube, "event-bus-srv", 4005, "/lookup"))
     assert lookup == {"err": None, "address": kube.get("services/query-srv")["spec"]["clusterIP"]}
-    served = set()
-    for _ in range(40):  # through the NodePort, as a learner's browser would
-        with __import__("urllib.request").request.urlopen(f"http://127.0.0.1:{node_port}/", timeout=5) as r:
-            served.add(json.loads(r.read())["pod"])
-    assert served == posts  # both replicas serve
-    request = __import__("urllib.request").request.Request(
-        f"http://127.0.0.1:{node_port}/posts", data=b"{}", method="POST"
-    )
-    with __import__("urllib.request").request.urlopen(request, timeout=10) as r:
+
+    def both_serve() -> set[str]:
+        """40 requests through the NodePort, as a learner's browser sends them; a replica that
+        is Ready but not yet listening (no readinessProbe, as in the course) resets them."""
+        served = set()
+        for _ in range(40):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{node_port}/", timeout=5) as r:
+                    served.add(json.loads(r.read())["pod"])
+            except OSError as e:
+                raise AssertionError(f"through the NodePort: {e}") from e
+        assert served == posts, served  # both replicas serve
+        return served
+
+    until_answers("both replicas through the NodePort", both_serve)
+    request = urllib.request.Request(f"http://127.0.0.1:{node_port}/posts", data=b"{}", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as r:
         created = json.loads(r.read())
     assert created["post"]["title"] == "hello"
 
