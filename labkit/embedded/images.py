@@ -19,7 +19,6 @@ import functools
 import hashlib
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from labkit.embedded import nodewheel
-from labkit.shared.imageref import split_reference
+from labkit.shared.imageref import requested_version, split_reference, version_matches
 from labkit.shared.imagestore import DEFAULT_PATH, ImageConfig
 
 ECHO_SERVER = Path(__file__).with_name("echo_server.py")
@@ -184,22 +183,18 @@ def _host_node(reference: str, tag: str, cache: Path) -> Image | None:
 
 def _major(tag: str) -> str | None:
     """The major version a tag asks for (``22`` of ``22.4-alpine``), or None (``lts``, ``latest``)."""
-    found = re.match(r"(\d+)(\.|-|$)", tag)
-    return found.group(1) if found else None
+    return requested_version(tag).split(".")[0] or None
 
 
 def version_note(reference: str, tag: str, language: str, have: str) -> str:
     """A warning when the tag asks for a version (``3.12-slim``, ``20-alpine``) that the
     interpreter this machine has does not match; empty when it matches or asks for none."""
-    asked = re.match(r"\d+(\.\d+)*", tag)
-    if asked is None or not have:
-        return ""
-    wanted = asked.group(0).split(".")
-    if have.split(".")[: len(wanted)] == wanted:
+    wanted = requested_version(tag)
+    if not have or version_matches(wanted, have):
         return ""
     return (
-        f"{reference} asks for {language} {asked.group(0)}, and this machine has {language} {have}: "
-        f"the container runs {have} (install {language} {asked.group(0)} on this machine, or change the tag)"
+        f"{reference} asks for {language} {wanted}, and this machine has {language} {have}: "
+        f"the container runs {have} (install {language} {wanted} on this machine, or change the tag)"
     )
 
 

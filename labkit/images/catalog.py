@@ -17,7 +17,6 @@ import difflib
 import hashlib
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.errors import BaseImageError
-from labkit.shared.imageref import split_reference
+from labkit.shared.imageref import requested_version, split_reference, version_matches
 from labkit.shared.imagestore import DEFAULT_PATH, DiskImages, StoredImage
 
 CATALOG_VERSION = "1"  # part of every base's cache key: bump when what a base holds changes
@@ -90,13 +89,8 @@ def _built(reference: str, image: StoredImage) -> Base:
     )
 
 
-def _requested_version(tag: str) -> str:
-    match = re.match(r"\d+(\.\d+)*", tag)
-    return match.group(0) if match else ""
-
-
 def _mismatch(reference: str, wanted: str, have: str, what: str, line: int) -> tuple[str, ...]:
-    if not wanted or have == wanted or have.startswith(wanted + "."):
+    if version_matches(wanted, have):
         return ()
     return (
         f"line {line}: FROM {reference} asks for {what} {wanted}, but this machine has {what} {have}: "
@@ -114,7 +108,7 @@ def _python(reference: str, tag: str, line: int) -> Base:
         {"Env": [f"{k}={v}" for k, v in env.items()], "Cmd": ["python3"]},
         create=_make_venv,
         python=True,
-        warnings=_mismatch(reference, _requested_version(tag), have, "Python", line),
+        warnings=_mismatch(reference, requested_version(tag), have, "Python", line),
     )
 
 
@@ -147,7 +141,7 @@ def _node(reference: str, tag: str, line: int) -> Base:
         f"Node.js {have} (this machine's)",
         {"Env": [f"PATH={DEFAULT_PATH}", f"NODE_VERSION={have}"], "Cmd": ["node"]},
         create=create,
-        warnings=_mismatch(reference, _requested_version(tag), have, "Node.js", line),
+        warnings=_mismatch(reference, requested_version(tag), have, "Node.js", line),
     )
 
 

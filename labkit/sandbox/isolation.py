@@ -191,9 +191,12 @@ def detect(choice: str | None = None) -> Isolation:
 
 def own_for(isolation: Isolation, path: Path) -> None:
     """Give ``path`` (a root a container will write to) to the uid containers run as."""
-    if isolation.drop_to is None:
-        return
-    uid = isolation.drop_to
+    if isolation.drop_to is not None:
+        give_to(path, isolation.drop_to)
+
+
+def give_to(path: Path, uid: int) -> None:
+    """Make ``path`` and everything below it (links themselves, not their targets) ``uid``'s."""
     os.chown(path, uid, uid, follow_symlinks=False)
     for base, dirs, files in os.walk(path):
         for name in dirs + files:

@@ -6,15 +6,10 @@ side sets or reads them through the Kubernetes API only, never by importing the 
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 DOMAIN = "labkit.dev"
 
 # Node: "off" powers the node's kubelet off (its containers die); absent: on
 POWER_ANNOTATION = f"{DOMAIN}/power"
-# Pod: the kubelet's port map, {"<container>": {"<containerPort or name>": <real port>}}
-PORTS_ANNOTATION = f"{DOMAIN}/ports"
 # Node: how its kubelet isolates containers, in words ("bubblewrap 0.11.0 (user namespaces)")
 ISOLATION_ANNOTATION = f"{DOMAIN}/isolation"
 # Pod: "simulated" runs no process (for scale); absent: the cluster's default runtime
@@ -33,17 +28,3 @@ RUN_LABEL = f"{DOMAIN}/run"  # "true" on a pod lab.run() started
 # the embedded API server's traffic records (not in discovery)
 TRAFFIC_GROUP_VERSION = f"traffic.{DOMAIN}/v1"
 RECORDS_PATH = f"/apis/{TRAFFIC_GROUP_VERSION}/namespaces/{{ns}}/services/{{name}}/records"
-
-
-def mapped_port(annotations: dict[str, Any] | None, port: int | str) -> int | None:
-    """The real port the kubelet gave a pod's ``port`` (a number or a containerPort name), read
-    from :data:`PORTS_ANNOTATION`; None when the pod has no such mapping."""
-    try:
-        ports = json.loads((annotations or {}).get(PORTS_ANNOTATION) or "null")
-    except ValueError:
-        return None
-    for container in (ports or {}).values():
-        for key, real in (container or {}).items():
-            if str(key) == str(port):
-                return int(real)
-    return None

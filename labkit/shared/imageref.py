@@ -7,6 +7,7 @@ tag follows the last ``:`` of the last component; a digest follows ``@``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 HUB_PREFIXES = ("docker.io/library/", "docker.io/", "index.docker.io/library/")
@@ -58,3 +59,14 @@ def normalize(reference: str) -> str:
     for a digest."""
     repository, tag = split_reference(reference)
     return f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
+
+
+def requested_version(tag: str) -> str:
+    """The version a tag asks for (``3.12`` of ``3.12-slim``, ``20`` of ``20-alpine``), or ""."""
+    match = re.match(r"\d+(\.\d+)*", tag)
+    return match.group(0) if match else ""
+
+
+def version_matches(wanted: str, have: str) -> bool:
+    """Whether ``have`` (``3.11.7``) is the ``wanted`` version or within it; any when none is wanted."""
+    return not wanted or have == wanted or have.startswith(wanted + ".")

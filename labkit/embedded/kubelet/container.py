@@ -162,8 +162,7 @@ class ContainerRunner:
             image = store.resolve(reference)
             if image is not None and policy != "Always":
                 self.event("Normal", "Pulled", f'Container image "{reference}" already present on machine')
-                if image.note:
-                    self.event("Warning", "ImageVersion", image.note)
+                self._note(image)
                 return image
             if policy == "Never":
                 message = f'Container image "{reference}" is not present with pull policy of Never'
@@ -187,12 +186,16 @@ class ContainerRunner:
                     f'Successfully pulled image "{reference}" in {took} ({took} including waiting). '
                     f"Image size: {image.size} bytes.",
                 )
-                if image.note:
-                    self.event("Warning", "ImageVersion", image.note)
+                self._note(image)
                 return image
             if not await self._pull_failed(reference, local=image is not None):
                 return None
         return None
+
+    def _note(self, image: Image) -> None:
+        """Warn when the image is not quite what its tag asks for (another Python, say)."""
+        if image.note:
+            self.event("Warning", "ImageVersion", image.note)
 
     async def _pull_failed(self, reference: str, local: bool) -> bool:
         """ErrImagePull, then ImagePullBackOff for the back-off; False if the pod goes away.
@@ -395,7 +398,7 @@ class ContainerRunner:
         if kind != "startup":
             await started.wait()
         worker, record = self.worker, self.record
-        target = probes.Target(worker.ip, self.spec, worker.ports.get(self.name, {}))
+        target = probes.Target(worker.ip, self.spec)
         period = max(float(probe.get("periodSeconds") or 10), 1.0)
         success_needed = int(probe.get("successThreshold") or 1)
         failure_limit = int(probe.get("failureThreshold") or 3)

@@ -111,11 +111,6 @@ def pod_ports(pod: dict[str, Any]) -> dict[str, dict[int, int]]:
         return {}
 
 
-def encode_ports(ports: dict[str, dict[int, int]]) -> str:
-    """The annotation text for a mapping."""
-    return json.dumps({name: {str(k): v for k, v in p.items()} for name, p in ports.items()}, sort_keys=True)
-
-
 def pod_address(pod: dict[str, Any], port: int | str) -> tuple[str, int] | None:
     """Where to connect to reach ``port`` of a pod: a containerPort number or name (as a
     Service's targetPort gives it): the pod's IP and that port (offset when privileged). None

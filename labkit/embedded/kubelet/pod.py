@@ -19,11 +19,6 @@ from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.kubelet.container import ContainerRunner
 from labkit.embedded.kubelet.env import ConfigError
 from labkit.embedded.kubelet.filesystem import PodFiles, port_event
-from labkit.embedded.kubelet.network import (
-    PORTS_ANNOTATION,
-    encode_ports,
-    pod_ports,
-)
 from labkit.embedded.kubelet.status import ContainerRecord, pod_status
 from labkit.embedded.kubelet.volumes import PodVolumes
 from labkit.embedded.podlogs import pod_dir, remove_pod
@@ -65,8 +60,6 @@ class PodWorker:
         previous = pod.get("status") or {}
         self.ip = ip
         self.start_time = str(previous.get("startTime") or rfc3339())
-        self.ports: dict[str, dict[int, int]] = {}
-        self._recorded_ports = pod_ports(pod)
         self.inits = [self._runner(c, True, previous) for c in spec.get("initContainers") or []]
         self.apps = [self._runner(c, False, previous) for c in spec.get("containers") or []]
         self.terminating = asyncio.Event()
@@ -74,7 +67,6 @@ class PodWorker:
         self.gone = False
         self._holding: set[ContainerRunner] = set()
         self._scheduled = False
-        self._ports_written = True  # until a port is handed out that the annotation lacks
         self.task = asyncio.get_running_loop().create_task(
             self._run(), name=f"pod {self.namespace}/{self.name}"
         )
@@ -221,8 +213,6 @@ class PodWorker:
             )
 
         try:
-            if not self._ports_written and self.ports:
-                self._write_ports()  # first, so that whoever sees the pod run can reach it
             self.pod = self.kubelet.ctx.registry.mutate(
                 PODS, self.namespace, self.name, change, subresource="status", manager="kubelet"
             )
@@ -231,18 +221,6 @@ class PodWorker:
                 self.gone = True
             else:
                 self.publish()
-
-    def _write_ports(self) -> None:
-        text = encode_ports(self.ports)
-
-        def change(pod: dict[str, Any]) -> None:
-            if pod["metadata"].get("uid") == self.uid:
-                pod["metadata"].setdefault("annotations", {})[PORTS_ANNOTATION] = text
-
-        self.pod = self.kubelet.ctx.registry.mutate(
-            PODS, self.namespace, self.name, change, manager="kubelet"
-        )
-        self._ports_written = True
 
     # -- changes and deletion --------------------------------------------------------------
 

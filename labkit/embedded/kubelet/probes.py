@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.embedded.kubelet.network import CONNECT_HOST, real_port
+from labkit.embedded.kubelet.network import real_port
 from labkit.embedded.kubelet.runtime import StartError
 
 USER_AGENT = "kube-probe/1.32"
@@ -22,11 +22,10 @@ Exec = Callable[[list[str], float], Awaitable[tuple[int, bytes]]]
 
 @dataclass(frozen=True)
 class Target:
-    """Where a container's probes go: the pod IP (for messages) and the real ports."""
+    """Where a container's probes go: the pod IP and the container's declared ports."""
 
     pod_ip: str
     container: dict[str, Any]
-    ports: dict[int, int]  # containerPort -> real port
 
     def port(self, port: int | str) -> int | None:
         """The declared port number of ``port`` (a number or one of the container's port names)."""
@@ -39,8 +38,6 @@ class Target:
 
     def connect(self, host: str, port: int) -> tuple[str, int]:
         """The address to connect to for ``host:port`` as the probe names it."""
-        if port in self.ports:  # a real port the kubelet mapped (without isolation)
-            return CONNECT_HOST, self.ports[port]
         return (host or self.pod_ip), real_port(port)
 
 

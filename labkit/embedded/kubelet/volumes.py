@@ -22,6 +22,7 @@ from typing import Any
 
 from labkit.embedded.kubelet.env import ConfigError
 from labkit.embedded.store import Store
+from labkit.sandbox.isolation import give_to
 from labkit.sandbox.view import Mount
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -98,10 +99,7 @@ class PodVolumes:
         else:
             copy.mkdir()
         if self.owner is not None:
-            for base, dirs, files in os.walk(copy):
-                for entry in [base, *(os.path.join(base, n) for n in dirs + files)]:
-                    os.chown(entry, self.owner, self.owner, follow_symlinks=False)
-            os.chown(copy, self.owner, self.owner, follow_symlinks=False)
+            give_to(copy, self.owner)
         return copy
 
     def refresh(self) -> None:
@@ -241,8 +239,6 @@ def _replace(target: Path, files: dict[str, tuple[bytes, int]], owner: int | Non
     where it already existed, so that mounts of the directory see the change); given to
     ``owner``, the container's user, so that a mode such as 0400 reads as it does upstream."""
     target.mkdir(parents=True, exist_ok=True)
-    if owner is not None:
-        os.chown(target, owner, owner)
     wanted = set()
     for rel, (data, mode) in files.items():
         rel = posixpath.normpath(rel).lstrip("/")
@@ -254,10 +250,6 @@ def _replace(target: Path, files: dict[str, tuple[bytes, int]], owner: int | Non
         with open(path, "wb") as f:
             f.write(data)
         os.chmod(path, mode & 0o777)
-        if owner is not None:
-            os.chown(path, owner, owner)
-            for parent in path.relative_to(target).parents:
-                os.chown(target / parent, owner, owner)
     for base, _, names in os.walk(target):
         for name in names:
             rel = os.path.relpath(os.path.join(base, name), target)
@@ -268,3 +260,5 @@ def _replace(target: Path, files: dict[str, tuple[bytes, int]], owner: int | Non
             path = os.path.join(base, name)
             if not os.listdir(path):
                 shutil.rmtree(path, ignore_errors=True)
+    if owner is not None:
+        give_to(target, owner)
