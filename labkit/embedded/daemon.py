@@ -32,6 +32,7 @@ from labkit.embedded.context import ClusterContext
 from labkit.embedded.httpproxy import HttpProxy
 from labkit.embedded.images import builtin_images
 from labkit.embedded.imagesource import DiskImageSource, LayeredImages
+from labkit.embedded.kubelet.session import NodeStreams
 from labkit.embedded.manager import ClusterManager
 from labkit.embedded.podlogs import PodLogs
 from labkit.embedded.state import ClusterDir
@@ -79,7 +80,13 @@ async def serve(cluster: ClusterDir, ready_fd: int | None = None) -> None:
     await http_proxy.start()
     for kubelet in manager.kubelets.values():
         kubelet.http_proxy = http_proxy.url_for
-    app = build_app(registry, cluster.token(), logs=PodLogs(cluster.pods_dir), router=manager.router)
+    app = build_app(
+        registry,
+        cluster.token(),
+        logs=PodLogs(cluster.pods_dir),
+        router=manager.router,
+        streams=NodeStreams(manager.kubelets),
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     _, cert, key = ensure_certs(cluster.path)

@@ -53,13 +53,12 @@ class ResourceType:
 
 
 _ALL = ("all",)
+_POD_SUBRESOURCES = ("status", "log", "binding", "eviction", "proxy", "exec", "attach", "portforward")
 
 RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Namespace", "namespaces", False, ("ns",), (), ("status",)),
     ResourceType("", "v1", "Node", "nodes", False, ("no",), (), ("status",)),
-    ResourceType(
-        "", "v1", "Pod", "pods", True, ("po",), _ALL, ("status", "log", "binding", "eviction", "proxy")
-    ),
+    ResourceType("", "v1", "Pod", "pods", True, ("po",), _ALL, _POD_SUBRESOURCES),
     ResourceType("", "v1", "Service", "services", True, ("svc",), _ALL, ("status", "proxy")),
     ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
@@ -102,4 +101,7 @@ SUBRESOURCE_KINDS = {
     "binding": ("", "v1", "Binding"),
     "eviction": ("policy", "v1", "Eviction"),
     "log": ("", "v1", "Pod"),
+    "exec": ("", "v1", "PodExecOptions"),
+    "attach": ("", "v1", "PodAttachOptions"),
+    "portforward": ("", "v1", "PodPortForwardOptions"),
 }

@@ -17,6 +17,7 @@ from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.service_proxy import TRAFFIC_PREFIX, ProxyHandler, RecordsHandler, Relay
 from labkit.embedded.apiserver.status import ApiError, unauthorized
 from labkit.embedded.proxy import ServiceRouter
+from labkit.embedded.streaming import ContainerStreams
 
 log = logging.getLogger("labkit.apiserver")
 
@@ -42,11 +43,16 @@ def _error(e: ApiError) -> web.Response:
 
 
 def build_app(
-    registry: Registry, token: str, logs: LogSource | None = None, router: ServiceRouter | None = None
+    registry: Registry,
+    token: str,
+    logs: LogSource | None = None,
+    router: ServiceRouter | None = None,
+    streams: ContainerStreams | None = None,
 ) -> web.Application:
     """The API server application for a store, guarded by a bearer token; ``logs`` serves
     ``kubectl logs``, ``router`` the services' ``proxy`` subresource and the traffic records
-    (:mod:`~labkit.embedded.apiserver.service_proxy`)."""
+    (:mod:`~labkit.embedded.apiserver.service_proxy`), ``streams`` ``kubectl exec`` and
+    ``attach`` (:mod:`~labkit.embedded.apiserver.exec`)."""
     expected = f"Bearer {token}".encode()
 
     @web.middleware
@@ -66,7 +72,7 @@ def build_app(
             return _error(ApiError(500, f"Internal error occurred: {type(e).__name__}: {e}", "InternalError"))
 
     relay = Relay()
-    resources = ResourceHandlers(registry, logs, ProxyHandler(registry.store, router, relay))
+    resources = ResourceHandlers(registry, logs, ProxyHandler(registry.store, router, relay), streams, router)
     records = RecordsHandler(registry.store, router)
     app = web.Application(middlewares=[guard], client_max_size=16 * 1024 * 1024)
 

@@ -21,6 +21,9 @@ _SUB_VERBS = {
     "binding": ["create"],
     "eviction": ["create"],
     "proxy": ["create", "delete", "get", "patch", "update"],
+    "exec": ["create", "get"],
+    "attach": ["create", "get"],
+    "portforward": ["create", "get"],
 }
 
 

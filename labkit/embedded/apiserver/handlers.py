@@ -19,11 +19,15 @@ from labkit.embedded.apiserver import (
     validation,
     watch,
 )
+from labkit.embedded.apiserver.exec import ExecHandler
 from labkit.embedded.apiserver.logs import LogHandler, LogSource
+from labkit.embedded.apiserver.portforward import PortForwardHandler
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.service_proxy import ProxyHandler
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed
+from labkit.embedded.proxy import ServiceRouter
 from labkit.embedded.resources import ResourceType
+from labkit.embedded.streaming import ContainerStreams
 
 TRUE = {"true", "1", "yes"}
 
@@ -84,11 +88,20 @@ class ResourceHandlers:
     """The handlers of ``/api/v1/...`` and ``/apis/<group>/<version>/...``."""
 
     def __init__(
-        self, registry: Registry, logs: LogSource | None = None, proxy: ProxyHandler | None = None
+        self,
+        registry: Registry,
+        logs: LogSource | None = None,
+        proxy: ProxyHandler | None = None,
+        streams: ContainerStreams | None = None,
+        router: ServiceRouter | None = None,
     ) -> None:
         self.registry = registry
+        execs = ExecHandler(registry, streams)
         self.subresources: dict[str, Callable[[web.Request, routing.Target], Any]] = {
             "log": LogHandler(registry, logs).handle,
+            "exec": execs.handle,
+            "attach": execs.handle,
+            "portforward": PortForwardHandler(registry, router).handle,
             "status": self._status,
             "scale": self._scale,
             "binding": self._binding,

@@ -52,36 +52,60 @@ def _spawn(argv: list[str], launcher: list[str] | None) -> tuple[list[str], Call
     return argv, _die_with_parent
 
 
-async def _launch(
+async def launch(
     spec: ContainerSpec,
     argv: tuple[str, ...],
-    stderr: int,
     isolation: Isolation | None = None,
     launcher: list[str] | None = None,
+    *,
+    stdin: int = asyncio.subprocess.DEVNULL,
+    stdout: int = asyncio.subprocess.PIPE,
+    stderr: int = asyncio.subprocess.PIPE,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], None] | None = None,
+    limit: int = 2**16,
 ) -> asyncio.subprocess.Process:
     """Start ``argv`` in the container's view (or on the host, without isolation), environment
     and own session, so that it dies with the daemon; a program that cannot be executed is a
-    StartError in runc's wording."""
+    StartError in runc's wording. ``preexec`` runs in the child after ``setsid`` (it costs a
+    fork of the daemon instead of a vfork: for exec sessions with a terminal only)."""
     if spec.view is not None and isolation is not None:
         inside = resolve_inside(argv, spec)
-        command, preexec = _spawn(isolation.command(spec.view, inside), launcher)
+        command, die = _spawn(isolation.command(spec.view, inside), launcher)
         cwd = spec.view.root
     else:
-        command, preexec = _spawn(resolve(argv, spec.image, spec.env, spec.working_dir), launcher)
+        command, die = _spawn(resolve(argv, spec.image, spec.env, spec.working_dir), launcher)
         cwd = spec.working_dir
+    before = _chain(die, preexec)
     try:
         return await asyncio.create_subprocess_exec(
             *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
+            stdin=stdin,
+            stdout=stdout,
             stderr=stderr,
             cwd=cwd,
-            env=spec.env,
+            env=spec.env if env is None else env,
             start_new_session=True,
-            preexec_fn=preexec,
+            preexec_fn=before,
+            limit=limit,
         )
     except OSError as e:
         raise StartError(f'exec: "{argv[0]}": {(e.strerror or str(e)).lower()}') from None
+
+
+def _chain(*steps: Callable[[], None] | None) -> Callable[[], None] | None:
+    """One preexec_fn that runs each given step in turn (None if there is none)."""
+    given = [s for s in steps if s is not None]
+    if not given:
+        return None
+    if len(given) == 1:
+        return given[0]
+
+    def run() -> None:
+        for step in given:
+            step()
+
+    return run
 
 
 def resolve_inside(argv: tuple[str, ...], spec: ContainerSpec) -> list[str]:
@@ -180,7 +204,7 @@ async def _terminate_members(proc: asyncio.subprocess.Process, grace: float) -> 
     later); whether the main process ended within ``grace`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
-    exited = asyncio.ensure_future(_exited(proc))
+    ended = asyncio.ensure_future(exited(proc))
     signalled: set[int] = set()
     pause = 0.05
     try:
@@ -189,12 +213,12 @@ async def _terminate_members(proc: asyncio.subprocess.Process, grace: float) -> 
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
-            done, _ = await asyncio.wait({exited}, timeout=min(remaining, pause))
+            done, _ = await asyncio.wait({ended}, timeout=min(remaining, pause))
             if done:
                 return True
             pause = min(pause * 2, 1.0)  # the race is in the first moments; then look rarely
     finally:
-        exited.cancel()
+        ended.cancel()
 
 
 def _group_of(pid: int) -> int:
@@ -205,7 +229,7 @@ def _group_of(pid: int) -> int:
     return int(stat.rsplit(")", 1)[1].split()[2])
 
 
-async def _exited(proc: asyncio.subprocess.Process) -> int:
+async def exited(proc: asyncio.subprocess.Process) -> int:
     """Wait for the main process to end (even while processes it left hold its output open,
     which keeps ``proc.wait()`` waiting); its return code."""
     if proc.returncode is not None:
@@ -243,7 +267,7 @@ class ProcessRuntime:
     async def start(self, spec: ContainerSpec) -> ProcessContainer:
         """Start the container's process in its own session, its output going to its log."""
         spec.working_dir.mkdir(parents=True, exist_ok=True)
-        proc = await _launch(spec, spec.argv, asyncio.subprocess.PIPE, self.isolation, self.launcher)
+        proc = await launch(spec, spec.argv, self.isolation, self.launcher)
         container = ProcessContainer(spec, proc, LogWriter(spec.log))
         self.containers[spec.id] = container
         self._save(spec.id, container)
@@ -252,7 +276,7 @@ class ProcessRuntime:
     async def wait(self, container: Container) -> int:
         """Wait for the main process; then kill what it left behind and finish the log."""
         container = _own(container)
-        code = await _exited(container.proc)
+        code = await exited(container.proc)
         if container.exit_code is None:
             container.exit_code = 128 - code if code < 0 else code
             _signal_group(container.proc.pid, signal.SIGKILL)
@@ -275,12 +299,12 @@ class ProcessRuntime:
         else:
             _signal_group(container.proc.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(_exited(container.proc), grace)
+                await asyncio.wait_for(exited(container.proc), grace)
                 return
             except asyncio.TimeoutError:
                 pass
         _signal_group(container.proc.pid, signal.SIGKILL)
-        await _exited(container.proc)
+        await exited(container.proc)
 
     def kill(self, container: Container) -> None:
         """SIGKILL the container's processes."""
@@ -294,7 +318,8 @@ class ProcessRuntime:
     async def exec(self, container: Container, argv: list[str], timeout: float) -> tuple[int, bytes]:
         """Run a command with the container's environment and working directory."""
         spec = container.spec
-        proc = await _launch(spec, tuple(argv), asyncio.subprocess.STDOUT, self.isolation, self.launcher)
+        merged = asyncio.subprocess.STDOUT
+        proc = await launch(spec, tuple(argv), self.isolation, self.launcher, stderr=merged)
         try:
             output, _ = await asyncio.wait_for(proc.communicate(), timeout)
             _signal_group(proc.pid, signal.SIGKILL)  # what the command left behind
@@ -388,6 +413,12 @@ def _processes() -> list[tuple[int, int]]:
         fields = stat.rsplit(")", 1)[1].split()
         found.append((int(entry.name), int(fields[3])))
     return found
+
+
+def session_members(session: int) -> list[int]:
+    """The processes of a session (an exec'd command and all it started, whatever their
+    process groups: an interactive shell gives each job its own)."""
+    return [pid for pid, sid in _processes() if sid == session]
 
 
 def _environ_has(pid: int, marks: list[bytes]) -> bool:

@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 SERVICES = lookup("", "v1", "services")
+PINNED = "pinned"  # the mode of traffic that chose its pod itself (port-forward)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,25 @@ class ServiceRouter:
             endpoint=f"{endpoint.ip}:{endpoint.port}" if endpoint else None,
             outcome=outcome or (OK if endpoint else NO_ENDPOINTS),
         )
+
+    def record_pinned(self, namespace: str, pod_ip: str, port: int, client: str, via: str) -> list[Record]:
+        """Record one connection pinned to a pod (``kubectl port-forward``) for every Service
+        whose ready endpoints include that pod's ``port``: the traffic that bypassed the
+        balancing, mode ``pinned``."""
+        out = []
+        services = self.table.store.list(SERVICES.key, namespace)[0] if SERVICES is not None else []
+        for svc in services:
+            view = self.table.view(namespace, svc["metadata"]["name"])
+            if view is None:
+                continue
+            for service_port in view.ports:
+                endpoints = view.endpoints.get(service_port.name, ())
+                endpoint = next((e for e in endpoints if e.ip == pod_ip and e.port == port), None)
+                if endpoint is not None:
+                    name = service_port.name
+                    route = Route(namespace, view.name, service_port.port, name, PINNED, client, endpoint)
+                    out.append(self.record(route, client, via))
+        return out
 
     def records(self, namespace: str, service: str, since: float | None = None) -> list[dict[str, Any]]:
         """The Service's recorded connections and requests, oldest first (after ``since``, a

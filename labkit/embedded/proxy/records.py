@@ -18,7 +18,7 @@ OK = "ok"
 NO_ENDPOINTS = "no-endpoints"
 CONNECT_FAILED = "connect-failed"
 OUTCOMES = (OK, NO_ENDPOINTS, CONNECT_FAILED)
-VIAS = ("clusterip", "nodeport", "loadbalancer", "apiserver-proxy", "http-proxy")
+VIAS = ("clusterip", "nodeport", "loadbalancer", "apiserver-proxy", "http-proxy", "port-forward")
 RING_SIZE = 100_000
 
 

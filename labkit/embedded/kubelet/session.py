@@ -1,0 +1,247 @@
+"""``kubectl exec`` in a running container: the command with pipes or a terminal.
+
+The command runs as the container's own processes do (:func:`labkit.embedded.kubelet.process.launch`):
+in the container's view of its files, with its environment, working directory, user and
+network (the pod IP and ports, through the network shim). With a terminal it gets a
+pseudo-terminal as its controlling tty, so shells, line editing and resizes work. When the
+session ends, everything the command started is killed: nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import struct
+import termios
+from typing import IO, TYPE_CHECKING, Any
+
+from labkit.embedded.kubelet.process import exited, launch, session_members
+from labkit.embedded.kubelet.runtime import Container, ContainerSpec, StartError
+from labkit.embedded.streaming import StreamError
+
+if TYPE_CHECKING:
+    from labkit.embedded.kubelet.kubelet import Kubelet
+
+READ_LIMIT = 64 * 1024  # each output stream buffers at most about this much before the command waits
+NOT_FOUND = 127  # as a shell (and docker exec) says of a program it cannot find
+NOT_EXECUTABLE = 126
+
+
+def _controlling_tty() -> None:
+    """In the child, after ``setsid``: make its standard input (the terminal) its controlling tty."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class ExecSession:
+    """One command started in a container (see :class:`labkit.embedded.streaming.Session`)."""
+
+    def __init__(self) -> None:
+        self.outputs: dict[int, asyncio.StreamReader] = {}
+        self.start_error: str | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self._code: int | None = None
+        self._stdin: asyncio.StreamWriter | None = None
+        self._terminal: int | None = None  # the pty's master, for resizes
+        self._files: list[IO[bytes]] = []
+        self._closed = False
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        spec: ContainerSpec,
+        argv: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+        isolation: object | None,
+        launcher: list[str] | None,
+    ) -> ExecSession:
+        """Start ``argv`` in the container of ``spec``; a program that cannot be run gives a
+        session with :attr:`start_error` set and exit code 126 or 127."""
+        session = cls()
+        env = dict(spec.env)
+        try:
+            if tty:
+                env.setdefault("TERM", "xterm")
+                master, slave = os.openpty()
+                try:
+                    session.proc = await launch(
+                        spec, tuple(argv), isolation, launcher,
+                        stdin=slave, stdout=slave, stderr=slave, env=env, preexec=_controlling_tty,
+                    )  # fmt: skip
+                finally:
+                    os.close(slave)
+                await session._attach_terminal(master, stdin)
+            else:
+                session.proc = await launch(
+                    spec, tuple(argv), isolation, launcher,
+                    stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+                    limit=READ_LIMIT,
+                )  # fmt: skip
+                assert session.proc.stdout is not None and session.proc.stderr is not None
+                session.outputs = {1: session.proc.stdout, 2: session.proc.stderr}
+                session._stdin = session.proc.stdin
+        except StartError as e:
+            session._failed(str(e))
+        return session
+
+    def _failed(self, message: str) -> None:
+        """The program could not be started: the session reports it as a runtime would."""
+        self.start_error = (
+            f"OCI runtime exec failed: exec failed: unable to start container process: {message}: unknown"
+        )
+        self._code = NOT_FOUND if "not found" in message or "no such file" in message else NOT_EXECUTABLE
+        empty = asyncio.StreamReader()
+        empty.feed_eof()
+        self.outputs = {1: empty}
+
+    async def _attach_terminal(self, master: int, stdin: bool) -> None:
+        loop = asyncio.get_running_loop()
+        self._terminal = master
+        reader = asyncio.StreamReader(limit=READ_LIMIT)
+        read_file = os.fdopen(master, "rb", buffering=0, closefd=False)
+        self._files.append(read_file)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), read_file)
+        self.outputs = {1: _TerminalReader(reader)}
+        if stdin:
+            write_file = os.fdopen(os.dup(master), "wb", buffering=0)
+            self._files.append(write_file)
+            transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, write_file)
+            self._stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    # -- the streams -----------------------------------------------------------------------
+
+    async def write(self, data: bytes) -> None:
+        """Send bytes to the command's standard input (dropped once the command is gone)."""
+        if self._stdin is None or self._stdin.is_closing():
+            return
+        try:
+            self._stdin.write(data)
+            await self._stdin.drain()
+        except (ConnectionError, BrokenPipeError, OSError):
+            self._stdin = None
+
+    def close_stdin(self) -> None:
+        """End of file on standard input (with a terminal: the terminal's EOF character)."""
+        if self._stdin is None:
+            return
+        if self._terminal is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._terminal, b"\x04")
+            return
+        with contextlib.suppress(OSError, RuntimeError):
+            self._stdin.close()
+        self._stdin = None
+
+    def resize(self, width: int, height: int) -> None:
+        """Set the terminal's size; the command gets SIGWINCH."""
+        if self._terminal is None or not (0 < width < 65536 and 0 < height < 65536):
+            return
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(self._terminal, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    async def wait(self) -> int:
+        """The command's exit code, once it has ended (128 + signal when killed)."""
+        if self._code is None:
+            assert self.proc is not None
+            code = await exited(self.proc)
+            self._code = 128 - code if code < 0 else code
+        return self._code
+
+    def close(self) -> None:
+        """Kill whatever the command started and release the terminal (safe to call twice)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.proc is not None:
+            for pid in session_members(self.proc.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        if self._stdin is not None:
+            with contextlib.suppress(OSError, RuntimeError):
+                self._stdin.close()
+        for f in self._files:
+            with contextlib.suppress(OSError):
+                f.close()
+        if self._terminal is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._terminal)
+            self._terminal = None
+
+
+class _TerminalReader(asyncio.StreamReader):
+    """A pty master's output, where the end shows as EIO once the command's side closes."""
+
+    def __init__(self, inner: asyncio.StreamReader) -> None:
+        super().__init__()
+        self._inner = inner
+
+    async def read(self, n: int = -1) -> bytes:
+        try:
+            return await self._inner.read(n)
+        except OSError:
+            return b""
+
+
+SIMULATED = (
+    "this pod is simulated (labkit.dev/runtime: simulated): it runs no processes, so there is "
+    "nothing to exec into or attach to"
+)
+
+
+async def open_exec(
+    kubelet: Kubelet, pod: dict[str, Any], container: str, argv: list[str], *, stdin: bool, tty: bool
+) -> ExecSession:
+    """Start ``argv`` in ``container`` of ``pod`` on this node; raises
+    :class:`~labkit.embedded.streaming.StreamError` as kubelet words it when the container
+    does not run."""
+    running = _running(kubelet, pod, container)
+    runtime = kubelet.runtime
+    return await ExecSession.open(
+        running.spec, argv, stdin=stdin, tty=tty, isolation=runtime.isolation, launcher=runtime.launcher
+    )
+
+
+def _running(kubelet: Kubelet, pod: dict[str, Any], container: str) -> Container:
+    uid = str(pod["metadata"].get("uid", ""))
+    if uid in kubelet.simulated:
+        raise StreamError(SIMULATED)
+    worker = kubelet.workers.get(uid)
+    runner = next((r for r in worker.running() if r.name == container), None) if worker else None
+    if runner is None or runner.container is None:
+        raise StreamError(f'container not found ("{container}")', 500)
+    return runner.container
+
+
+class NodeStreams:
+    """The nodes' kubelets as the API server's exec and attach reach them
+    (:class:`labkit.embedded.streaming.ContainerStreams`)."""
+
+    def __init__(self, kubelets: dict[str, Kubelet]) -> None:
+        self.kubelets = kubelets
+
+    def _kubelet(self, pod: dict[str, Any]) -> Kubelet:
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        kubelet = self.kubelets.get(node)
+        if kubelet is None:
+            raise StreamError(f"pod {pod['metadata']['name']} does not have a host assigned")
+        if not kubelet.running:
+            raise StreamError(f'error dialing backend: node "{node}" is not running (powered off?)', 502)
+        return kubelet
+
+    async def exec(
+        self, pod: dict[str, Any], container: str, argv: list[str], *, stdin: bool, tty: bool
+    ) -> ExecSession:
+        """Run ``argv`` in a running container of ``pod``."""
+        return await open_exec(self._kubelet(pod), pod, container, argv, stdin=stdin, tty=tty)
+
+    async def attach(self, pod: dict[str, Any], container: str, *, stdin: bool) -> ExecSession:
+        """Reach a running container's own process."""
+        _running(self._kubelet(pod), pod, container)
+        raise StreamError("attach is not served by the embedded cluster yet: use kubectl exec, or logs -f")
