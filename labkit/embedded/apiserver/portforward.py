@@ -195,21 +195,34 @@ class _Forwarder:
     # -- channels (the Python client) -------------------------------------------------------
 
     async def channels(self, sock: ChannelSocket, ports: list[int]) -> None:
-        """One connection per port, on channels 2i (data) and 2i+1 (error)."""
+        """One connection per port, on channels 2i (data) and 2i+1 (error); the WebSocket
+        closes when every port's connection has ended (kubelet's rule: v4 has no close)."""
         inputs: list[asyncio.Queue[bytes | None]] = []
+        forwards = []
         for index, port in enumerate(ports):
             for channel in (2 * index, 2 * index + 1):
                 await sock.send(channel, port.to_bytes(2, "little"))
             queue: asyncio.Queue[bytes | None] = asyncio.Queue(16)
             inputs.append(queue)
-            self._spawn(self._forward_channel(sock, index, port, queue))
-        async for channel, data in sock.messages():
-            index = channel // 2
-            if channel % 2 == 0 and index < len(inputs) and data:
-                await inputs[index].put(data)  # a slow pod port slows this client down
-        for queue in inputs:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
+            forwards.append(asyncio.ensure_future(self._forward_channel(sock, index, port, queue)))
+
+        async def from_client() -> None:
+            async for channel, data in sock.messages():
+                index = channel // 2
+                if channel % 2 == 0 and index < len(inputs) and data:
+                    await inputs[index].put(data)  # a slow pod port slows this client down
+            for queue in inputs:
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
+
+        reading = asyncio.ensure_future(from_client())
+        all_done = asyncio.ensure_future(asyncio.wait(forwards))
+        try:
+            await asyncio.wait({reading, all_done}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (reading, all_done, *forwards):
+                task.cancel()
+            await asyncio.gather(reading, all_done, *forwards, return_exceptions=True)
 
     async def _forward_channel(
         self, sock: ChannelSocket, index: int, port: int, queue: asyncio.Queue[bytes | None]

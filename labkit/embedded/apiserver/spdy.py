@@ -25,7 +25,8 @@ VERSION = 3
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = 1, 2, 3, 4, 6, 7, 8, 9
 FLAG_FIN = 0x01
 CANCEL, INTERNAL_ERROR, PROTOCOL_ERROR = 5, 6, 1
-MAX_FRAME = 16 * 1024 * 1024  # far above what any client sends; a bigger frame ends the session
+MAX_FRAME = 1024 * 1024  # clients send 32 KiB at most; a frame claiming more ends the session
+PIECE = 64 * 1024  # the most data this side puts in one frame
 MAX_HEADERS = 64 * 1024  # an inflated header block bigger than this is refused
 QUEUED_CHUNKS = 16  # data frames held for a stream before the session stops reading
 
@@ -129,6 +130,10 @@ class Session:
         """Take bytes from the client: handle each whole frame in them."""
         self._buffer += data
         while len(self._buffer) >= 8:
+            if self._buffer[0] & 0x80:
+                version = int.from_bytes(self._buffer[0:2], "big") & 0x7FFF
+                if version != VERSION:
+                    raise ProtocolError(f"SPDY version {version}")
             length = int.from_bytes(self._buffer[5:8], "big")
             if length > MAX_FRAME:
                 raise ProtocolError(f"frame of {length} bytes")
@@ -137,9 +142,6 @@ class Session:
             head, body = bytes(self._buffer[:8]), bytes(self._buffer[8 : 8 + length])
             del self._buffer[: 8 + length]
             if head[0] & 0x80:
-                version = int.from_bytes(head[0:2], "big") & 0x7FFF
-                if version != VERSION:
-                    raise ProtocolError(f"SPDY version {version}")
                 await self._control(int.from_bytes(head[2:4], "big"), head[4], body)
             else:
                 await self._data(int.from_bytes(head[0:4], "big") & 0x7FFFFFFF, head[4], body)
@@ -215,9 +217,9 @@ class Session:
     async def send_data(self, stream_id: int, data: bytes, fin: bool) -> None:
         """A DATA frame (or several, for data beyond a frame's size)."""
         async with self._lock:
-            for at in range(0, max(len(data), 1), MAX_FRAME - 1):
-                piece = data[at : at + MAX_FRAME - 1]
-                last = at + MAX_FRAME - 1 >= len(data)
+            for at in range(0, max(len(data), 1), PIECE):
+                piece = data[at : at + PIECE]
+                last = at + PIECE >= len(data)
                 flags = FLAG_FIN if fin and last else 0
                 if self.closed:
                     return
