@@ -20,6 +20,7 @@ from labkit.embedded.controllers.endpoints import EndpointsController
 from labkit.embedded.controllers.gc import GarbageCollector
 from labkit.embedded.controllers.nodelifecycle import NodeLifecycleController
 from labkit.embedded.controllers.replicaset import ReplicaSetController
+from labkit.embedded.controllers.serviceaccounts import ServiceAccountsController
 from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet import Kubelet
 from labkit.embedded.names import ClusterNames
@@ -46,6 +47,7 @@ class ClusterManager:
             GarbageCollector(ctx),
             NodeLifecycleController(ctx),
             EndpointsController(ctx),
+            ServiceAccountsController(ctx),
             ServiceListeners(ctx, self.router),
         ]
         self.kubelets = {

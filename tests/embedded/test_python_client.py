@@ -206,3 +206,25 @@ def test_dynamic_client(api: client.ApiClient, namespace: str) -> None:
 
     listed = deployments.get(namespace=namespace, label_selector="app=dyn")
     assert [d.metadata.name for d in listed.items] == ["dyn"]
+
+
+def test_every_namespace_gets_a_default_service_account(api: client.ApiClient, namespace: str) -> None:
+    """As upstream's service account controller: made with the namespace, made again if deleted."""
+    core = client.CoreV1Api(api)
+
+    def default_account() -> client.V1ServiceAccount | None:
+        try:
+            return core.read_namespaced_service_account("default", namespace)
+        except ApiException as e:
+            assert e.status == 404
+            return None
+
+    deadline = time.monotonic() + 10
+    while (first := default_account()) is None:
+        assert time.monotonic() < deadline, "no default ServiceAccount in a new namespace"
+        time.sleep(0.05)
+    core.delete_namespaced_service_account("default", namespace)
+    deadline = time.monotonic() + 10
+    while (again := default_account()) is None or again.metadata.uid == first.metadata.uid:
+        assert time.monotonic() < deadline, "the default ServiceAccount did not come back"
+        time.sleep(0.05)
