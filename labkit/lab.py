@@ -30,6 +30,7 @@ from labkit.clusters.detect import detect
 from labkit.config import settings
 from labkit.errors import ClusterError, KubectlError, LabWarning, UsageError
 from labkit.kube.apply import Api, Applied, Manifest, apply_all, delete_all, diff_all, parse_manifests
+from labkit.kube.kubectl import interactive_refusal
 from labkit.kube.wait import WAITABLE, parse_target, wait_ready
 from labkit.shared.contract import ISOLATION_ANNOTATION
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from labkit.images.docker_builder import DockerBuilder
     from labkit.images.models import BuildResult, BuildStep
     from labkit.kube.client import KubeClient
+    from labkit.kube.exec import ExecResult
+    from labkit.kube.portforward import PortForward
     from labkit.kube.traffic import TrafficResult
 
 Progress = Callable[[str], None]
@@ -394,6 +397,32 @@ class Lab:
             kwargs["tail_lines"] = tail
         return str(self.kube.call(self.kube.core.read_namespaced_pod_log, pod, self.namespace, **kwargs))
 
+    def exec(
+        self,
+        pod: str,
+        command: str | list[str],
+        *,
+        container: str | None = None,
+        stdin: str | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
+        """Run ``command`` in a pod (as ``kubectl exec POD -- COMMAND``): its output and exit code.
+        A string is split as a shell would (no shell runs it: use ``["sh", "-c", "..."]`` for one)."""
+        from labkit.kube.exec import exec_in
+
+        return exec_in(
+            self.kube, self.namespace, pod, command,
+            container=container, stdin=stdin, timeout=timeout or settings().timeout,
+        )  # fmt: skip
+
+    def port_forward(self, target: str, port: int | str, *, local_port: int = 0) -> PortForward:
+        """Forward a local port on 127.0.0.1 to ``target``'s ``port`` (a pod, ``svc/NAME`` or
+        ``deploy/NAME``; a Service's port maps to its targetPort, and one pod is picked, as
+        kubectl does). ``with lab.port_forward("svc/web", 80) as url: ...`` closes it after."""
+        from labkit.kube.portforward import port_forward
+
+        return port_forward(self.kube, self.namespace, target, port, local_port)
+
     def traffic(
         self,
         service: str,
@@ -495,6 +524,9 @@ class Lab:
         argv = shlex.split(args) if isinstance(args, str) else list(args)
         if argv[:1] == ["kubectl"]:
             argv = argv[1:]
+        refusal = interactive_refusal(argv)
+        if refusal is not None:
+            raise UsageError(refusal)
         scope = [] if _has_namespace_flag(argv) else ["--namespace", self.namespace]
         command = [
             _kubectl_binary(),
