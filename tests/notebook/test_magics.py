@@ -203,6 +203,52 @@ def test_kubectl_expands_variables(shell: InteractiveShell, built: Ran) -> None:
     assert ran.out.strip() == "service/posts", ran.text
 
 
+def test_kubectl_exec_runs_in_a_cell(shell: InteractiveShell, built: Ran) -> None:
+    shell.user_ns.update(tag="posts:0.0.1", replicas=2)
+    assert not run(shell, "%%k8s\n" + APP).failed
+    ran = run(shell, '%kubectl exec deploy/posts -- python -c "print(6 * 7)"')
+    assert not ran.failed and ran.out.strip() == "42", ran.text
+
+
+def test_interactive_kubectl_says_what_to_use_instead(shell: InteractiveShell, built: Ran) -> None:
+    for cell, hint in (
+        ("%kubectl exec -it deploy/posts -- sh", "lab.exec(pod, command)"),
+        ("%kubectl port-forward svc/posts 8080:80", "lab.port_forward("),
+        ("%kubectl logs -f deploy/posts", "lab.logs(pod)"),
+    ):
+        started = time.monotonic()
+        ran = run(shell, cell)
+        assert ran.failed and hint in ran.text, ran.text
+        assert time.monotonic() - started < 5  # refused at once, not after hanging
+        assert len(ran.text.strip().splitlines()) <= 2, ran.text  # the message (and a hint), no more
+        no_traceback(ran)
+
+
+def test_lab_exec_and_port_forward_in_python(shell: InteractiveShell, built: Ran) -> None:
+    shell.user_ns.update(tag="posts:0.0.1", replicas=2)
+    assert not run(shell, "%%k8s\n" + APP).failed
+    ran = run(
+        shell,
+        """
+        import urllib.request, labkit
+        lab = labkit.connect()
+        pod = lab.pods()["name"][0]
+        result = lab.exec(pod, ["sh", "-c", "hostname; exit 5"])
+        print(result.stdout.strip(), result.exit_code)
+        with lab.port_forward("svc/posts", 80) as url:
+            bodies = {urllib.request.urlopen(url, timeout=10).read().decode() for _ in range(6)}
+        print(len(bodies), sorted(bodies)[0].strip())
+        """,
+    )
+    assert not ran.failed, ran.text
+    first, second = ran.out.strip().splitlines()[-2:]
+    pod = shell.user_ns["pod"]
+    assert first == f"{pod} 5"
+    served = second.split()
+    assert served[0] == "1", ran.out  # port-forward pins one pod: every request answered by it
+    assert served[-1].startswith("posts-")
+
+
 def test_lab_use_switches_namespace(shell: InteractiveShell) -> None:
     ran = run(shell, "%lab use other")
     assert not ran.failed and ran.out.strip() == "namespace: other", ran.text
