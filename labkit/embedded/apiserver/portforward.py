@@ -38,7 +38,7 @@ from labkit.embedded.proxy.table import is_loopback
 log = logging.getLogger("labkit.portforward")
 TUNNEL = "SPDY/3.1+portforward.k8s.io"
 PROTOCOLS = (TUNNEL, V4, "portforward.k8s.io")
-CHUNK = 32 * 1024
+CHUNK = 256 * 1024  # read what the pod has sent, up to this much, into one frame
 CONNECT_TIMEOUT = 5.0
 
 
@@ -127,7 +127,9 @@ class _Forwarder:
         if self.router is not None:
             records = self.router.record_pinned(self.namespace, self.ip, port, self.client, "port-forward")
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, real), CONNECT_TIMEOUT)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, real, limit=CHUNK), CONNECT_TIMEOUT
+            )
         except (OSError, asyncio.TimeoutError) as e:
             for record in records:
                 record.finish(CONNECT_FAILED)

@@ -26,7 +26,7 @@ SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDAT
 FLAG_FIN = 0x01
 CANCEL, INTERNAL_ERROR, PROTOCOL_ERROR = 5, 6, 1
 MAX_FRAME = 1024 * 1024  # clients send 32 KiB at most; a frame claiming more ends the session
-PIECE = 64 * 1024  # the most data this side puts in one frame
+PIECE = 256 * 1024  # the most data this side puts in one frame
 MAX_HEADERS = 64 * 1024  # an inflated header block bigger than this is refused
 QUEUED_CHUNKS = 16  # data frames held for a stream before the session stops reading
 
