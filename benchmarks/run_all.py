@@ -36,6 +36,7 @@ BENCHMARKS = {
         ["--repeats", "1", "--seconds", "1", "--latency-requests", "200", "--latency-new", "50"],
     ),
     "isolation": ("bench_isolation.py", 1800, ["--pods", "10", "--seconds", "1", "--repeats", "1"]),
+    "streams": ("bench_streams.py", 600, ["--execs", "5", "--seconds", "1", "--repeats", "1"]),
 }
 # seconds beyond a benchmark's own limit for starting and deleting its clusters
 MARGIN = 120

@@ -313,12 +313,17 @@ def test_python_client_portforward(lab: dict[str, Any]) -> None:
 # -- faults: nothing left behind, nothing that grows, nothing that stops the cluster -----------
 
 
-def _host_processes_with(marker: str) -> list[int]:
+def _host_processes_with(marker: str) -> list[str]:
+    """The processes whose command line holds ``marker``: pid, state and command, for messages."""
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if marker.encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
+            cmdline = (entry / "cmdline").read_bytes()
+            if marker.encode() in cmdline:
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                found.append(
+                    f"{entry.name} {state} {cmdline.replace(bytes(1), b' ').decode(errors='replace')}"
+                )
         except OSError:
             continue
     return found

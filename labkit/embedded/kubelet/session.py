@@ -159,10 +159,11 @@ class ExecSession:
         if self._closed:
             return
         self._closed = True
-        if self.proc is not None:
-            for pid in session_members(self.proc.pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+        if self.proc is not None and _kill_session(self.proc.pid):
+            # a process forked while the first sweep ran (PRoot starts the command a moment
+            # after it starts itself) escapes it: sweep again until the session is empty
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().create_task(_sweep(self.proc.pid))
         if self._stdin is not None:
             with contextlib.suppress(OSError, RuntimeError):
                 self._stdin.close()
@@ -173,6 +174,24 @@ class ExecSession:
             with contextlib.suppress(OSError):
                 os.close(self._terminal)
             self._terminal = None
+
+
+def _kill_session(session: int) -> bool:
+    """SIGKILL every process of a session; whether there was any."""
+    members = session_members(session)
+    for pid in members:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return bool(members)
+
+
+async def _sweep(session: int, tries: int = 8) -> None:
+    """Kill what is left of a session, looking again with growing pauses (about 2.5 s in all)."""
+    pause = 0.02
+    for _ in range(tries):
+        await asyncio.sleep(pause)
+        _kill_session(session)
+        pause *= 2
 
 
 class _TerminalReader(asyncio.StreamReader):
