@@ -164,6 +164,52 @@ def test_cp_both_ways(kubectl: Any, lab: dict[str, Any], tmp_path: Path) -> None
     assert (tmp_path / "back.txt").read_text() == "from the pod\n"
 
 
+# -- attach ---------------------------------------------------------------------------------
+
+
+def test_run_interactive_and_remove(kubectl: Any, lab: dict[str, Any]) -> None:
+    """``kubectl run -i --rm``: the script goes to the container's stdin, its output comes back,
+    kubectl exits with the container's code and deletes the pod."""
+    name = f"once-{kubectl.version}"
+    done = _run(
+        kubectl, lab["ns"], "run", "-i", "--rm", name, f"--image={BUSYBOX}", "--restart=Never", "--", "sh",
+        input="echo hello from $(hostname)\nexit 4\n", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    assert done.stdout.count(f"hello from {name}") == 1, done.stdout  # attached, not read back from logs
+    assert "couldn't attach" not in done.stderr
+    wait_until(
+        "the pod deleted", lambda: _pod(lab["cluster"], lab["ns"], name).get("code"), lambda c: c == 404
+    )
+
+
+def test_attach_to_a_container_that_keeps_stdin_open(kubectl: Any, lab: dict[str, Any]) -> None:
+    cluster, ns = lab["cluster"], lab["ns"]
+    name = f"reader-{kubectl.version}"
+    pod = app_pod(
+        name, BUSYBOX, command=["sh", "-c", 'while read line; do echo "got $line"; done'], stdin=True
+    )
+    assert cluster.request("POST", f"/api/v1/namespaces/{ns}/pods", pod)[0] == 201
+    wait_until(f"{name} ready", lambda: _pod(cluster, ns, name), running_and_ready, timeout=60)
+    for word in ("first", "second"):  # detaching leaves the container running, stdin open
+        attach = subprocess.Popen(
+            [KUBECTLS[kubectl.version], "-n", ns, "attach", "-i", name],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, env=cluster.env(),
+        )  # fmt: skip
+        assert attach.stdin is not None and attach.stdout is not None
+        try:
+            attach.stdin.write(f"{word}\n")
+            attach.stdin.flush()
+            ready, _, _ = select.select([attach.stdout], [], [], 15)
+            assert ready, f"no output from the attached container for {word}"
+            assert attach.stdout.readline() == f"got {word}\n"
+        finally:
+            attach.kill()  # Ctrl-C: the client goes, the container stays
+            attach.wait()
+        assert _pod(cluster, ns, name)["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
 # -- port-forward with kubectl ----------------------------------------------------------------
 
 

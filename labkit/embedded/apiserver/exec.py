@@ -130,16 +130,23 @@ class ExecHandler:
         try:
             ws = socket_for(EXEC_PROTOCOLS)
             await ws.prepare(request)
-            await _serve(ChannelSocket(ws), session, argv, stdout=stdout, stderr=stderr)
+            await _serve(ChannelSocket(ws), session, argv, stdout=stdout, stderr=stderr, attach=attach)
             return ws
         finally:
             session.close()
 
 
 async def _serve(
-    sock: ChannelSocket, session: Session, argv: list[str], *, stdout: bool, stderr: bool
+    sock: ChannelSocket,
+    session: Session,
+    argv: list[str],
+    *,
+    stdout: bool,
+    stderr: bool,
+    attach: bool = False,
 ) -> None:
-    """Pass the streams both ways until the command ends or the client goes away."""
+    """Pass the streams both ways until the command ends or the client goes away. An attach
+    ends with Success whatever the exit code, as kubelet's (kubectl reads that from the pod)."""
     wanted = {STDOUT: stdout, STDERR: stderr}
     pumps = [
         asyncio.ensure_future(_pump(sock, channel, reader, wanted.get(channel, True)))
@@ -159,7 +166,7 @@ async def _serve(
         session.close()  # what the command left running would hold its output open
         if late:
             await asyncio.wait(late, timeout=DRAIN_AFTER_EXIT)
-        await _report(sock, code, argv)
+        await _report(sock, 0 if attach else code, argv)
         await sock.ws.close()
     finally:
         for task in (*pumps, reading, ending):

@@ -319,6 +319,8 @@ class ContainerRunner:
                 working_dir=Path(working_dir),
                 log=base / f"{run}.log",
                 view=view,
+                stdin=bool(self.spec.get("stdin")),
+                stdin_once=bool(self.spec.get("stdinOnce")),
             )
         return None
 

@@ -157,10 +157,16 @@ class ProcessContainer:
         self.proc = proc
         self.log = log
         self.exit_code: int | None = None
+        # attached clients (kubectl attach): a queue per client and stream, fed as the log is
+        self.listeners: dict[str, set[asyncio.Queue[bytes | None]]] = {"stdout": set(), "stderr": set()}
         assert proc.stdout is not None and proc.stderr is not None
         self.pumps = [
-            asyncio.get_running_loop().create_task(_pump(proc.stdout, "stdout", log)),
-            asyncio.get_running_loop().create_task(_pump(proc.stderr, "stderr", log)),
+            asyncio.get_running_loop().create_task(
+                _pump(proc.stdout, "stdout", log, self.listeners["stdout"])
+            ),
+            asyncio.get_running_loop().create_task(
+                _pump(proc.stderr, "stderr", log, self.listeners["stderr"])
+            ),
         ]
 
     @property
@@ -169,9 +175,19 @@ class ProcessContainer:
         return self.proc.pid
 
 
-async def _pump(stream: asyncio.StreamReader, name: str, log: LogWriter) -> None:
+async def _pump(
+    stream: asyncio.StreamReader, name: str, log: LogWriter, listeners: set[asyncio.Queue[bytes | None]]
+) -> None:
+    """The container's output to its log, and to attached clients (a client that does not keep
+    up loses output rather than stall the container, whose log keeps everything)."""
     while data := await stream.read(READ_SIZE):
         log.write(name, data)
+        for queue in list(listeners):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(data)
+    for queue in list(listeners):
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(None)
 
 
 def _own(container: Container) -> ProcessContainer:
@@ -267,7 +283,8 @@ class ProcessRuntime:
     async def start(self, spec: ContainerSpec) -> ProcessContainer:
         """Start the container's process in its own session, its output going to its log."""
         spec.working_dir.mkdir(parents=True, exist_ok=True)
-        proc = await launch(spec, spec.argv, self.isolation, self.launcher)
+        stdin = asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL
+        proc = await launch(spec, spec.argv, self.isolation, self.launcher, stdin=stdin)
         container = ProcessContainer(spec, proc, LogWriter(spec.log))
         self.containers[spec.id] = container
         self._save(spec.id, container)

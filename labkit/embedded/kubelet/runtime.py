@@ -29,6 +29,8 @@ class ContainerSpec:
     working_dir: Path  # on the host: the view's working directory, or the process's own
     log: Path
     view: View | None = None  # what the process sees; None: the host as it is (no isolation)
+    stdin: bool = False  # the container's ``stdin: true``: its standard input stays open for attach
+    stdin_once: bool = False  # ``stdinOnce``: the first attach that ends closes it
 
 
 class StartError(Exception):

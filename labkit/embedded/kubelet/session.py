@@ -18,7 +18,7 @@ import struct
 import termios
 from typing import IO, TYPE_CHECKING, Any
 
-from labkit.embedded.kubelet.process import exited, launch, session_members
+from labkit.embedded.kubelet.process import ProcessContainer, exited, launch, session_members
 from labkit.embedded.kubelet.runtime import Container, ContainerSpec, StartError
 from labkit.embedded.streaming import StreamError
 
@@ -208,6 +208,75 @@ class _TerminalReader(asyncio.StreamReader):
             return b""
 
 
+ATTACH_BUFFER = 256  # pieces of output held for an attached client that reads slowly
+
+
+class AttachSession:
+    """A client attached to a container's own process (see
+    :class:`labkit.embedded.streaming.Session`): its output from now on, its stdin if the
+    container keeps one open. Ending the session detaches; it never stops the container."""
+
+    def __init__(self, container: ProcessContainer, stdin: bool) -> None:
+        self.container = container
+        self.start_error: str | None = None
+        self._queues: dict[str, asyncio.Queue[bytes | None]] = {}
+        self.outputs: dict[int, asyncio.StreamReader] = {}
+        self._feeders: list[asyncio.Task[None]] = []
+        for channel, name in ((1, "stdout"), (2, "stderr")):
+            queue: asyncio.Queue[bytes | None] = asyncio.Queue(ATTACH_BUFFER)
+            container.listeners[name].add(queue)
+            self._queues[name] = queue
+            reader = asyncio.StreamReader()
+            self.outputs[channel] = reader
+            self._feeders.append(asyncio.ensure_future(_feed(queue, reader)))
+        proc = container.proc
+        self._stdin = proc.stdin if stdin and container.spec.stdin else None
+        self._closed = False
+
+    async def write(self, data: bytes) -> None:
+        """To the container's standard input (ignored if it has none open)."""
+        if self._stdin is None or self._stdin.is_closing():
+            return
+        try:
+            self._stdin.write(data)
+            await self._stdin.drain()
+        except (ConnectionError, OSError):
+            self._stdin = None
+
+    def close_stdin(self) -> None:
+        """The client's end of input: closes the container's stdin only with ``stdinOnce``."""
+        if self._stdin is not None and self.container.spec.stdin_once:
+            with contextlib.suppress(OSError, RuntimeError):
+                self._stdin.close()
+        self._stdin = None
+
+    def resize(self, width: int, height: int) -> None:
+        """No terminal: the container's output is a pipe."""
+
+    async def wait(self) -> int:
+        """The container's exit code, once it ends."""
+        code = await exited(self.container.proc)
+        return 128 - code if code < 0 else code
+
+    def close(self) -> None:
+        """Detach (with ``stdinOnce``, that is the end of the container's input)."""
+        if self._closed:
+            return
+        self._closed = True
+        for name, queue in self._queues.items():
+            self.container.listeners[name].discard(queue)
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+        if self.container.spec.stdin_once:
+            self.close_stdin()
+
+
+async def _feed(queue: asyncio.Queue[bytes | None], reader: asyncio.StreamReader) -> None:
+    while (data := await queue.get()) is not None:
+        reader.feed_data(data)
+    reader.feed_eof()
+
+
 SIMULATED = (
     "this pod is simulated (labkit.dev/runtime: simulated): it runs no processes, so there is "
     "nothing to exec into or attach to"
@@ -260,7 +329,9 @@ class NodeStreams:
         """Run ``argv`` in a running container of ``pod``."""
         return await open_exec(self._kubelet(pod), pod, container, argv, stdin=stdin, tty=tty)
 
-    async def attach(self, pod: dict[str, Any], container: str, *, stdin: bool) -> ExecSession:
+    async def attach(self, pod: dict[str, Any], container: str, *, stdin: bool) -> AttachSession:
         """Reach a running container's own process."""
-        _running(self._kubelet(pod), pod, container)
-        raise StreamError("attach is not served by the embedded cluster yet: use kubectl exec, or logs -f")
+        running = _running(self._kubelet(pod), pod, container)
+        if not isinstance(running, ProcessContainer):
+            raise StreamError(f'container not found ("{container}")', 500)
+        return AttachSession(running, stdin)
