@@ -295,6 +295,16 @@ def test_port_forward_traffic_is_recorded_as_pinned(kubectl: Any, lab: dict[str,
 # -- the official Python client ---------------------------------------------------------------
 
 
+def _stdout_until_closed(ws: Any, within: float = 10) -> str:
+    """What a Python client's exec session printed, until it ends (or ``within`` seconds)."""
+    output = ""
+    deadline = time.monotonic() + within
+    while ws.is_open() and time.monotonic() < deadline:
+        ws.update(timeout=1)
+        output += ws.read_stdout() if ws.peek_stdout() else ""
+    return output
+
+
 def test_python_client_exec_with_a_terminal_and_resize(lab: dict[str, Any]) -> None:
     ws = stream(
         lab["api"].connect_get_namespaced_pod_exec, "bb", lab["ns"],
@@ -303,11 +313,7 @@ def test_python_client_exec_with_a_terminal_and_resize(lab: dict[str, Any]) -> N
     )  # fmt: skip
     ws.write_channel(4, json.dumps({"Width": 123, "Height": 45}))
     ws.write_stdin("ping\n")
-    output = ""
-    deadline = time.monotonic() + 10
-    while ws.is_open() and time.monotonic() < deadline:
-        ws.update(timeout=1)
-        output += ws.read_stdout() if ws.peek_stdout() else ""
+    output = _stdout_until_closed(ws)
     assert "45 123" in output
     assert "got ping" in output
     assert ws.returncode == 0
@@ -436,11 +442,7 @@ def test_a_resize_storm_and_bad_resizes(lab: dict[str, Any]) -> None:
         ws.write_channel(4, bad)
     ws.write_channel(4, json.dumps({"Width": 77, "Height": 22}))
     ws.write_stdin("go\n")
-    output = ""
-    deadline = time.monotonic() + 10
-    while ws.is_open() and time.monotonic() < deadline:
-        ws.update(timeout=1)
-        output += ws.read_stdout() if ws.peek_stdout() else ""
+    output = _stdout_until_closed(ws)
     assert "22 77" in output
 
 

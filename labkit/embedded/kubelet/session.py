@@ -30,6 +30,18 @@ NOT_FOUND = 127  # as a shell (and docker exec) says of a program it cannot find
 NOT_EXECUTABLE = 126
 
 
+async def _send(stdin: asyncio.StreamWriter | None, data: bytes) -> asyncio.StreamWriter | None:
+    """Write to a standard input, waiting while its pipe is full; None once it is gone."""
+    if stdin is None or stdin.is_closing():
+        return None
+    try:
+        stdin.write(data)
+        await stdin.drain()
+    except (ConnectionError, OSError):
+        return None
+    return stdin
+
+
 def _controlling_tty() -> None:
     """In the child, after ``setsid``: make its standard input (the terminal) its controlling tty."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
@@ -119,13 +131,7 @@ class ExecSession:
 
     async def write(self, data: bytes) -> None:
         """Send bytes to the command's standard input (dropped once the command is gone)."""
-        if self._stdin is None or self._stdin.is_closing():
-            return
-        try:
-            self._stdin.write(data)
-            await self._stdin.drain()
-        except (ConnectionError, BrokenPipeError, OSError):
-            self._stdin = None
+        self._stdin = await _send(self._stdin, data)
 
     def close_stdin(self) -> None:
         """End of file on standard input (with a terminal: the terminal's EOF character)."""
@@ -235,13 +241,7 @@ class AttachSession:
 
     async def write(self, data: bytes) -> None:
         """To the container's standard input (ignored if it has none open)."""
-        if self._stdin is None or self._stdin.is_closing():
-            return
-        try:
-            self._stdin.write(data)
-            await self._stdin.drain()
-        except (ConnectionError, OSError):
-            self._stdin = None
+        self._stdin = await _send(self._stdin, data)
 
     def close_stdin(self) -> None:
         """The client's end of input: closes the container's stdin only with ``stdinOnce``."""
