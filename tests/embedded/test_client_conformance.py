@@ -6,12 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, Cluster
 
-SUITE = ROOT.parent / "shared" / "conformance" / "kubernetes-client-e2e" / "run.sh"
+# beside the project as ../shared (the team's layout), or wherever LABKIT_CONFORMANCE_SUITE says
+SUITE = Path(
+    os.environ.get("LABKIT_CONFORMANCE_SUITE")
+    or ROOT.parent / "shared" / "conformance" / "kubernetes-client-e2e" / "run.sh"
+)
 # test_portforward_http needs an nginx image, which the embedded cluster does not have
 STREAMING = "test_exit_code or test_pod_apis or test_pod_exec_close_channel or test_portforward_raw"
 

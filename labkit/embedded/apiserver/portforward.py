@@ -31,7 +31,7 @@ from labkit.embedded.apiserver.exec import running_pod
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.service_proxy import client_of
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed
-from labkit.embedded.kubelet.network import pod_address
+from labkit.embedded.podports import pod_address
 from labkit.embedded.proxy import CONNECT_FAILED, Record, ServiceRouter
 from labkit.embedded.proxy.table import is_loopback
 

@@ -38,7 +38,7 @@ from yarl import URL
 
 from labkit.embedded.apiserver import routing
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed, not_found
-from labkit.embedded.kubelet.network import pod_address
+from labkit.embedded.podports import pod_address
 from labkit.embedded.proxy import CONNECT_FAILED, RANDOM, Endpoint, Record, Route, ServiceRouter, no_endpoints
 from labkit.embedded.proxy.table import is_loopback
 from labkit.embedded.resources import lookup

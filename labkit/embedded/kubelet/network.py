@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import socket
 from typing import Any
 
 from labkit.embedded.images import Image
-
-PORTS_ANNOTATION = "labkit.dev/ports"
-CONNECT_HOST = "127.0.0.1"  # where a pod without an IP yet is looked for
-PRIVILEGED_OFFSET = 20000  # port 80 of a pod or a ClusterIP is served at 20080
-
-
-def real_port(port: int) -> int:
-    """The port a cluster address really serves ``port`` on (privileged ones are offset)."""
-    return port + PRIVILEGED_OFFSET if 0 < port < 1024 else port
+from labkit.embedded.podports import (  # noqa: F401 (the kubelet's names for them)
+    CONNECT_HOST,
+    PORTS_ANNOTATION,
+    PRIVILEGED_OFFSET,
+    pod_address,
+    pod_ports,
+    real_port,
+)
 
 
 class PoolExhaustedError(Exception):
@@ -97,37 +95,3 @@ def first_port(container: dict[str, Any], image: Image | None) -> int | None:
     if image is not None and image.config.exposed_ports:
         return image.config.exposed_ports[0]
     return None
-
-
-def pod_ports(pod: dict[str, Any]) -> dict[str, dict[int, int]]:
-    """The recorded mapping: container name → {containerPort: real port}."""
-    text = (pod.get("metadata", {}).get("annotations") or {}).get(PORTS_ANNOTATION)
-    if not text:
-        return {}
-    try:
-        raw = json.loads(text)
-        return {name: {int(k): int(v) for k, v in ports.items()} for name, ports in raw.items()}
-    except (ValueError, TypeError, AttributeError):
-        return {}
-
-
-def pod_address(pod: dict[str, Any], port: int | str) -> tuple[str, int] | None:
-    """Where to connect to reach ``port`` of a pod: a containerPort number or name (as a
-    Service's targetPort gives it): the pod's IP and that port (offset when privileged). None
-    for a name no container declares."""
-    containers = pod.get("spec", {}).get("containers") or []
-    number: int | None = None
-    if isinstance(port, str) and not port.isdigit():
-        for container in containers:
-            for p in container.get("ports") or []:
-                if p.get("name") == port:
-                    number = int(p["containerPort"])
-        if number is None:
-            return None
-    else:
-        number = int(port)
-    for mapping in pod_ports(pod).values():
-        if number in mapping:
-            return CONNECT_HOST, mapping[number]
-    ip = str((pod.get("status") or {}).get("podIP") or CONNECT_HOST)
-    return ip, real_port(number)

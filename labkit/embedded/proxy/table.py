@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from labkit.embedded.kubelet.network import pod_address
+from labkit.embedded.podports import pod_address
 from labkit.embedded.proxy.balancer import MODES, RANDOM, Endpoint, Policy
 from labkit.embedded.state import ClusterConfig
 from labkit.embedded.store import Event, Store
