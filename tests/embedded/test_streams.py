@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import select
+import shlex
 import socket
 import ssl
 import subprocess
@@ -178,6 +179,26 @@ def test_run_interactive_and_remove(kubectl: Any, lab: dict[str, Any]) -> None:
     assert done.returncode == 4, done.stderr
     assert done.stdout.count(f"hello from {name}") == 1, done.stdout  # attached, not read back from logs
     assert "couldn't attach" not in done.stderr
+    wait_until(
+        "the pod deleted", lambda: _pod(lab["cluster"], lab["ns"], name).get("code"), lambda c: c == 404
+    )
+
+
+def test_run_with_a_terminal_gets_a_prompt(kubectl: Any, lab: dict[str, Any]) -> None:
+    """``kubectl run -it --rm -- sh`` on a terminal (``script`` gives kubectl one): the container
+    runs on a pseudo-terminal of its own, so the shell prompts, and its exit code comes back."""
+    name = f"tty-{kubectl.version}"
+    command = shlex.join(
+        [KUBECTLS[kubectl.version], "-n", lab["ns"], "run", "-it", "--rm", name,
+         f"--image={BUSYBOX}", "--restart=Never", "--", "sh"]
+    )  # fmt: skip
+    done = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        input="tty; exit 3\n", capture_output=True, text=True, env=lab["cluster"].env(), timeout=60,
+    )  # fmt: skip
+    assert "$ " in done.stdout, done.stdout  # an interactive shell's prompt
+    assert "/dev/console" in done.stdout or "/dev/pts/" in done.stdout, done.stdout
+    assert done.returncode == 3, done.stdout
     wait_until(
         "the pod deleted", lambda: _pod(lab["cluster"], lab["ns"], name).get("code"), lambda c: c == 404
     )

@@ -321,6 +321,7 @@ class ContainerRunner:
                 view=view,
                 stdin=bool(self.spec.get("stdin")),
                 stdin_once=bool(self.spec.get("stdinOnce")),
+                tty=bool(self.spec.get("tty")),
             )
         return None
 

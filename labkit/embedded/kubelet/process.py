@@ -22,6 +22,7 @@ from typing import TextIO
 
 from labkit.embedded.images import DEFAULT_PATH, Image
 from labkit.embedded.kubelet.runtime import Container, ContainerSpec, StartError
+from labkit.embedded.kubelet.terminal import Terminal
 from labkit.embedded.podlogs import LogWriter
 from labkit.sandbox.isolation import Isolation
 
@@ -52,6 +53,13 @@ def _spawn(argv: list[str], launcher: list[str] | None) -> tuple[list[str], Call
     return argv, _die_with_parent
 
 
+# With a terminal the program starts through util-linux's setsid, inside the view: a session
+# of its own there, with the terminal as its controlling tty. (Made the controlling tty before
+# bubblewrap instead, its foreground group would lie outside the pod's PID namespace, and an
+# interactive shell fails to hand the terminal back: "Cannot set tty process group", exit 2.)
+SETSID = "/usr/bin/setsid"
+
+
 async def launch(
     spec: ContainerSpec,
     argv: tuple[str, ...],
@@ -62,21 +70,21 @@ async def launch(
     stdout: int = asyncio.subprocess.PIPE,
     stderr: int = asyncio.subprocess.PIPE,
     env: dict[str, str] | None = None,
-    preexec: Callable[[], None] | None = None,
+    terminal: bool = False,
     limit: int = 2**16,
 ) -> asyncio.subprocess.Process:
     """Start ``argv`` in the container's view (or on the host, without isolation), environment
     and own session, so that it dies with the daemon; a program that cannot be executed is a
-    StartError in runc's wording. ``preexec`` runs in the child after ``setsid`` (it costs a
-    fork of the daemon instead of a vfork: for exec sessions with a terminal only)."""
+    StartError in runc's wording. ``terminal``: stdin is a terminal, which becomes the
+    program's controlling tty."""
+    tty = [SETSID, "--ctty", "--wait", "--"] if terminal else []
     if spec.view is not None and isolation is not None:
         inside = resolve_inside(argv, spec)
-        command, die = _spawn(isolation.command(spec.view, inside), launcher)
+        command, die = _spawn(isolation.command(spec.view, [*tty, *inside]), launcher)
         cwd = spec.view.root
     else:
-        command, die = _spawn(resolve(argv, spec.image, spec.env, spec.working_dir), launcher)
+        command, die = _spawn([*tty, *resolve(argv, spec.image, spec.env, spec.working_dir)], launcher)
         cwd = spec.working_dir
-    before = _chain(die, preexec)
     try:
         return await asyncio.create_subprocess_exec(
             *command,
@@ -86,26 +94,11 @@ async def launch(
             cwd=cwd,
             env=spec.env if env is None else env,
             start_new_session=True,
-            preexec_fn=before,
+            preexec_fn=die,
             limit=limit,
         )
     except OSError as e:
         raise StartError(f'exec: "{argv[0]}": {(e.strerror or str(e)).lower()}') from None
-
-
-def _chain(*steps: Callable[[], None] | None) -> Callable[[], None] | None:
-    """One preexec_fn that runs each given step in turn (None if there is none)."""
-    given = [s for s in steps if s is not None]
-    if not given:
-        return None
-    if len(given) == 1:
-        return given[0]
-
-    def run() -> None:
-        for step in given:
-            step()
-
-    return run
 
 
 def resolve_inside(argv: tuple[str, ...], spec: ContainerSpec) -> list[str]:
@@ -152,21 +145,31 @@ def resolve(argv: tuple[str, ...], image: Image, env: dict[str, str], cwd: Path)
 class ProcessContainer:
     """A running container: its process, output pumps and log."""
 
-    def __init__(self, spec: ContainerSpec, proc: asyncio.subprocess.Process, log: LogWriter) -> None:
+    def __init__(
+        self,
+        spec: ContainerSpec,
+        proc: asyncio.subprocess.Process,
+        log: LogWriter,
+        terminal: Terminal | None = None,
+        stdin: asyncio.StreamWriter | None = None,
+    ) -> None:
         self.spec = spec
         self.proc = proc
         self.log = log
         self.exit_code: int | None = None
+        self.terminal = terminal  # tty: true
+        self.stdin = stdin if terminal is not None else proc.stdin  # open while the spec says stdin
         # attached clients (kubectl attach): a queue per client and stream, fed as the log is
         self.listeners: dict[str, set[asyncio.Queue[bytes | None]]] = {"stdout": set(), "stderr": set()}
-        assert proc.stdout is not None and proc.stderr is not None
+        if terminal is not None:
+            outputs = {"stdout": terminal.output}
+        else:
+            assert proc.stdout is not None and proc.stderr is not None
+            outputs = {"stdout": proc.stdout, "stderr": proc.stderr}
+        loop = asyncio.get_running_loop()
         self.pumps = [
-            asyncio.get_running_loop().create_task(
-                _pump(proc.stdout, "stdout", log, self.listeners["stdout"])
-            ),
-            asyncio.get_running_loop().create_task(
-                _pump(proc.stderr, "stderr", log, self.listeners["stderr"])
-            ),
+            loop.create_task(_pump(reader, name, log, self.listeners[name]))
+            for name, reader in outputs.items()
         ]
 
     @property
@@ -283,9 +286,24 @@ class ProcessRuntime:
     async def start(self, spec: ContainerSpec) -> ProcessContainer:
         """Start the container's process in its own session, its output going to its log."""
         spec.working_dir.mkdir(parents=True, exist_ok=True)
-        stdin = asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL
-        proc = await launch(spec, spec.argv, self.isolation, self.launcher, stdin=stdin)
-        container = ProcessContainer(spec, proc, LogWriter(spec.log))
+        if spec.tty:
+            terminal = Terminal()
+            env = {**spec.env, "TERM": spec.env.get("TERM", "xterm")}
+            try:
+                proc = await launch(
+                    spec, spec.argv, self.isolation, self.launcher, stdin=terminal.slave,
+                    stdout=terminal.slave, stderr=terminal.slave, env=env, terminal=True,
+                )  # fmt: skip
+            except StartError:
+                terminal.close()
+                raise
+            await terminal.connect()
+            writer = await terminal.writer() if spec.stdin else None
+            container = ProcessContainer(spec, proc, LogWriter(spec.log), terminal, writer)
+        else:
+            stdin = asyncio.subprocess.PIPE if spec.stdin else asyncio.subprocess.DEVNULL
+            proc = await launch(spec, spec.argv, self.isolation, self.launcher, stdin=stdin)
+            container = ProcessContainer(spec, proc, LogWriter(spec.log))
         self.containers[spec.id] = container
         self._save(spec.id, container)
         return container
@@ -301,6 +319,8 @@ class ProcessRuntime:
             for task in pending:
                 task.cancel()
             container.log.close()
+            if container.terminal is not None:
+                container.terminal.close()
             self.containers.pop(container.spec.id, None)
             self._save(container.spec.id, None)
         return container.exit_code

@@ -31,6 +31,7 @@ class ContainerSpec:
     view: View | None = None  # what the process sees; None: the host as it is (no isolation)
     stdin: bool = False  # the container's ``stdin: true``: its standard input stays open for attach
     stdin_once: bool = False  # ``stdinOnce``: the first attach that ends closes it
+    tty: bool = False  # ``tty: true``: the process runs on a pseudo-terminal (its log gets what it shows)
 
 
 class StartError(Exception):

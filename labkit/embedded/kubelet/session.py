@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import signal
-import struct
-import termios
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.embedded.kubelet.process import ProcessContainer, exited, launch, session_members
 from labkit.embedded.kubelet.runtime import Container, ContainerSpec, StartError
+from labkit.embedded.kubelet.terminal import Terminal
 from labkit.embedded.streaming import StreamError
 
 if TYPE_CHECKING:
@@ -42,11 +40,6 @@ async def _send(stdin: asyncio.StreamWriter | None, data: bytes) -> asyncio.Stre
     return stdin
 
 
-def _controlling_tty() -> None:
-    """In the child, after ``setsid``: make its standard input (the terminal) its controlling tty."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 class ExecSession:
     """One command started in a container (see :class:`labkit.embedded.streaming.Session`)."""
 
@@ -56,8 +49,7 @@ class ExecSession:
         self.proc: asyncio.subprocess.Process | None = None
         self._code: int | None = None
         self._stdin: asyncio.StreamWriter | None = None
-        self._terminal: int | None = None  # the pty's master, for resizes
-        self._files: list[IO[bytes]] = []
+        self._terminal: Terminal | None = None
         self._closed = False
 
     # -- opening ---------------------------------------------------------------------------
@@ -80,15 +72,17 @@ class ExecSession:
         try:
             if tty:
                 env.setdefault("TERM", "xterm")
-                master, slave = os.openpty()
+                terminal = session._terminal = Terminal()
                 try:
                     session.proc = await launch(
-                        spec, tuple(argv), isolation, launcher,
-                        stdin=slave, stdout=slave, stderr=slave, env=env, preexec=_controlling_tty,
+                        spec, tuple(argv), isolation, launcher, stdin=terminal.slave,
+                        stdout=terminal.slave, stderr=terminal.slave, env=env, terminal=True,
                     )  # fmt: skip
                 finally:
-                    os.close(slave)
-                await session._attach_terminal(master, stdin)
+                    await terminal.connect()
+                session.outputs = {1: terminal.output}
+                if stdin:
+                    session._stdin = await terminal.writer()
             else:
                 session.proc = await launch(
                     spec, tuple(argv), isolation, launcher,
@@ -113,20 +107,6 @@ class ExecSession:
         empty.feed_eof()
         self.outputs = {1: empty}
 
-    async def _attach_terminal(self, master: int, stdin: bool) -> None:
-        loop = asyncio.get_running_loop()
-        self._terminal = master
-        reader = asyncio.StreamReader(limit=READ_LIMIT)
-        read_file = os.fdopen(master, "rb", buffering=0, closefd=False)
-        self._files.append(read_file)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), read_file)
-        self.outputs = {1: _TerminalReader(reader)}
-        if stdin:
-            write_file = os.fdopen(os.dup(master), "wb", buffering=0)
-            self._files.append(write_file)
-            transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, write_file)
-            self._stdin = asyncio.StreamWriter(transport, protocol, None, loop)
-
     # -- the streams -----------------------------------------------------------------------
 
     async def write(self, data: bytes) -> None:
@@ -138,8 +118,7 @@ class ExecSession:
         if self._stdin is None:
             return
         if self._terminal is not None:
-            with contextlib.suppress(OSError):
-                os.write(self._terminal, b"\x04")
+            self._terminal.type_eof()
             return
         with contextlib.suppress(OSError, RuntimeError):
             self._stdin.close()
@@ -147,10 +126,8 @@ class ExecSession:
 
     def resize(self, width: int, height: int) -> None:
         """Set the terminal's size; the command gets SIGWINCH."""
-        if self._terminal is None or not (0 < width < 65536 and 0 < height < 65536):
-            return
-        with contextlib.suppress(OSError):
-            fcntl.ioctl(self._terminal, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        if self._terminal is not None:
+            self._terminal.resize(width, height)
 
     async def wait(self) -> int:
         """The command's exit code, once it has ended (128 + signal when killed)."""
@@ -173,13 +150,8 @@ class ExecSession:
         if self._stdin is not None:
             with contextlib.suppress(OSError, RuntimeError):
                 self._stdin.close()
-        for f in self._files:
-            with contextlib.suppress(OSError):
-                f.close()
         if self._terminal is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._terminal)
-            self._terminal = None
+            self._terminal.close()
 
 
 def _kill_session(session: int) -> bool:
@@ -200,20 +172,6 @@ async def _sweep(session: int, tries: int = 8) -> None:
         pause *= 2
 
 
-class _TerminalReader(asyncio.StreamReader):
-    """A pty master's output, where the end shows as EIO once the command's side closes."""
-
-    def __init__(self, inner: asyncio.StreamReader) -> None:
-        super().__init__()
-        self._inner = inner
-
-    async def read(self, n: int = -1) -> bytes:
-        try:
-            return await self._inner.read(n)
-        except OSError:
-            return b""
-
-
 ATTACH_BUFFER = 256  # pieces of output held for an attached client that reads slowly
 
 
@@ -228,15 +186,15 @@ class AttachSession:
         self._queues: dict[str, asyncio.Queue[bytes | None]] = {}
         self.outputs: dict[int, asyncio.StreamReader] = {}
         self._feeders: list[asyncio.Task[None]] = []
-        for channel, name in ((1, "stdout"), (2, "stderr")):
+        streams = ((1, "stdout"),) if container.terminal is not None else ((1, "stdout"), (2, "stderr"))
+        for channel, name in streams:
             queue: asyncio.Queue[bytes | None] = asyncio.Queue(ATTACH_BUFFER)
             container.listeners[name].add(queue)
             self._queues[name] = queue
             reader = asyncio.StreamReader()
             self.outputs[channel] = reader
             self._feeders.append(asyncio.ensure_future(_feed(queue, reader)))
-        proc = container.proc
-        self._stdin = proc.stdin if stdin and container.spec.stdin else None
+        self._stdin = container.stdin if stdin and container.spec.stdin else None
         self._closed = False
 
     async def write(self, data: bytes) -> None:
@@ -246,12 +204,17 @@ class AttachSession:
     def close_stdin(self) -> None:
         """The client's end of input: closes the container's stdin only with ``stdinOnce``."""
         if self._stdin is not None and self.container.spec.stdin_once:
-            with contextlib.suppress(OSError, RuntimeError):
-                self._stdin.close()
+            if self.container.terminal is not None:
+                self.container.terminal.type_eof()
+            else:
+                with contextlib.suppress(OSError, RuntimeError):
+                    self._stdin.close()
         self._stdin = None
 
     def resize(self, width: int, height: int) -> None:
-        """No terminal: the container's output is a pipe."""
+        """Resize the container's terminal (``tty: true``; without one there is nothing to do)."""
+        if self.container.terminal is not None:
+            self.container.terminal.resize(width, height)
 
     async def wait(self) -> int:
         """The container's exit code, once it ends."""
