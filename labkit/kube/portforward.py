@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import ClusterError, UsageError
+from labkit.kube.traffic import service_port
 
 if TYPE_CHECKING:
     from labkit.kube.client import KubeClient
@@ -49,10 +50,7 @@ def resolve(kube: KubeClient, namespace: str, target: str, port: int | str) -> T
     if kind == "service":
         svc = kube.call(kube.core.read_namespaced_service, name, namespace)
         selector = svc.spec.selector or {}
-        ports = svc.spec.ports or []
-        chosen = next((p for p in ports if str(p.port) == str(port) or p.name == str(port)), None)
-        if chosen is None:
-            raise UsageError(f"Service {name} does not have a service port {port}")
+        chosen = service_port(svc, int(port) if str(port).isdigit() else port)
         pod = _ready_pod(kube, namespace, selector, f"svc/{name}")
         target_port = chosen.target_port if chosen.target_port is not None else chosen.port
         return Target(pod.metadata.name, _number(pod, target_port))

@@ -131,7 +131,8 @@ class _Target:
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
 
-def _service_port(svc: Any, port: str | int | None) -> Any:
+def service_port(svc: Any, port: str | int | None) -> Any:
+    """The port of a Service with this number or name (None: its first); UsageError naming its ports."""
     ports = svc.spec.ports or []
     if not ports:
         raise UsageError(f'service "{svc.metadata.name}" has no ports')
@@ -340,7 +341,7 @@ def traffic(
     if mode is not None:
         set_mode(kube, namespace, service, mode)
     svc = kube.call(kube.core.read_namespaced_service, service, namespace)
-    svc_port = _service_port(svc, port)
+    svc_port = service_port(svc, port)
     if via == "auto":
         via = "service" if _is_loopback(svc.spec.cluster_ip) else "proxy"
     notes: list[str] = []

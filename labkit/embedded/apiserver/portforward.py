@@ -122,7 +122,9 @@ class _Forwarder:
 
     async def connect(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, list[Record]]:
         """Open a connection to the pod's ``port``; raises OSError with kubelet's message."""
-        host, real = pod_address(self.pod, port) or (self.ip, port)
+        address = pod_address(self.pod, port)
+        assert address is not None  # a port number always has an address
+        host, real = address
         records = []
         if self.router is not None:
             records = self.router.record_pinned(self.namespace, self.ip, port, self.client, "port-forward")

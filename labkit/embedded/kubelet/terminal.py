@@ -14,7 +14,6 @@ import fcntl
 import os
 import struct
 import termios
-from typing import IO
 
 READ_LIMIT = 64 * 1024  # output buffered before the process waits for its reader
 EOF_CHARACTER = b"\x04"  # what ends a terminal's input (Ctrl-D at the start of a line)
@@ -25,26 +24,33 @@ class Terminal:
 
     def __init__(self) -> None:
         self.master, self.slave = os.openpty()
-        self.output: asyncio.StreamReader = _EndAtEIO()
-        self._files: list[IO[bytes]] = []
+        self._reader = asyncio.StreamReader(limit=READ_LIMIT)
+        self.output: asyncio.StreamReader = _EndAtEIO(self._reader)
+        self._transports: list[asyncio.BaseTransport] = []
         self._closed = False
+
+    def _close_slave(self) -> None:
+        if self.slave >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.slave)
+            self.slave = -1
 
     async def connect(self) -> None:
         """Start reading the master side (call once the child has the slave side)."""
-        with contextlib.suppress(OSError):
-            os.close(self.slave)
+        self._close_slave()  # the child holds it now; the daemon must not keep it open
         loop = asyncio.get_running_loop()
-        inner = self.output._inner  # type: ignore[attr-defined]
         read_file = os.fdopen(self.master, "rb", buffering=0, closefd=False)
-        self._files.append(read_file)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(inner), read_file)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(self._reader), read_file
+        )
+        self._transports.append(transport)
 
     async def writer(self) -> asyncio.StreamWriter:
         """A writer whose bytes the process reads as typed input."""
         loop = asyncio.get_running_loop()
         write_file = os.fdopen(os.dup(self.master), "wb", buffering=0)
-        self._files.append(write_file)
         transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, write_file)
+        self._transports.append(transport)
         return asyncio.StreamWriter(transport, protocol, None, loop)
 
     def type_eof(self) -> None:
@@ -65,20 +71,19 @@ class Terminal:
         if self._closed:
             return
         self._closed = True
-        for f in self._files:
-            with contextlib.suppress(OSError):
-                f.close()
-        for fd in (self.master, self.slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for transport in self._transports:  # off the event loop first, then the descriptors
+            transport.close()
+        self._close_slave()
+        with contextlib.suppress(OSError):
+            os.close(self.master)
 
 
 class _EndAtEIO(asyncio.StreamReader):
     """A pty master's output, where the end shows as EIO once the process's side closes."""
 
-    def __init__(self) -> None:
+    def __init__(self, inner: asyncio.StreamReader) -> None:
         super().__init__()
-        self._inner = asyncio.StreamReader(limit=READ_LIMIT)
+        self._inner = inner
 
     async def read(self, n: int = -1) -> bytes:
         try:
