@@ -419,7 +419,12 @@ def test_privileged_ports_and_localhost_inside_a_pod(kube: Kube) -> None:
         http.server.HTTPServer(("", 80), H).serve_forever()
         """
     )
-    probe = "for i in $(seq 50); do python3 -c \"import urllib.request as u; print(u.urlopen('http://localhost:80/').read().decode())\" && break; sleep 0.2; done; sleep 3600"  # noqa: E501
+    # The web container may not listen yet when the probe starts: retry quietly, then say so once.
+    fetch = "python3 -c \"import urllib.request as u; print(u.urlopen('http://localhost:80/').read().decode())\""
+    probe = (
+        f"for i in $(seq 50); do {fetch} 2>/dev/null && {{ ok=1; break; }}; sleep 0.2; done;"
+        ' [ -n "$ok" ] || echo no answer; sleep 3600'
+    )
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
