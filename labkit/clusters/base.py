@@ -11,6 +11,7 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labkit.errors import UsageError
 from labkit.images.models import BuildResult, ProgressCallback
@@ -56,6 +57,11 @@ class ClusterBackend(abc.ABC):
     @abc.abstractmethod
     def load_image(self, tag: str) -> None:
         """Make a built image available to the cluster's nodes (load it, push it, or nothing)."""
+
+    def pod_url(self, pod: dict[str, Any], port: int) -> str | None:
+        """Where a pod's ``port`` answers from this machine, when the target lets the client reach
+        pods directly (the embedded cluster); None elsewhere (use a port-forward)."""
+        return None
 
     def supports_node_power(self) -> bool:
         """Whether nodes can be powered off and on (only the embedded cluster's can)."""

@@ -1,31 +1,37 @@
-"""Start, stop and inspect embedded clusters (each a daemon process with a state directory)."""
+"""The embedded target: start, stop and inspect embedded clusters (each a daemon process with a
+state directory), and :class:`EmbeddedBackend`, the embedded cluster as a Lab's backend.
+
+The client side only knows the daemon's state directory layout (:mod:`labkit.shared.layout`),
+its module name, and the Kubernetes API it serves; it imports nothing of :mod:`labkit.embedded`."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import select
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.embedded.state import ClusterDir, labkit_home
+from labkit.clusters.base import ClusterBackend, ClusterInfo
+from labkit.config import settings
 from labkit.errors import ClusterError, UsageError
+from labkit.images.models import BuildResult, ProgressCallback
+from labkit.kube.http import Api, Endpoint, KeepAliveTransport
 from labkit.shared.contract import ISOLATION_ANNOTATION, POWER_ANNOTATION
+from labkit.shared.layout import DAEMON_MODULE, ClusterLayout, cluster_names, labkit_home
+from labkit.shared.podports import pod_address
 
 DEFAULT_NAME = "labkit"
-DAEMON_MODULE = "labkit.embedded.daemon"
+EMBEDDED_NODES = 3  # a control plane and two workers, as the kind target
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class EmbeddedCluster:
 
     def __init__(self, name: str = DEFAULT_NAME, home: Path | None = None) -> None:
         try:
-            self.dir = ClusterDir(name, home)
+            self.dir = ClusterLayout(name, home)
         except ValueError as e:
             raise UsageError(str(e)) from None
         self.name = name
@@ -83,31 +89,26 @@ class EmbeddedCluster:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        """Send a request to the running cluster's API; the JSON answer. An API error becomes a
-        ClusterError carrying the server's message."""
-        server = self.dir.server()
-        if server is None:
+        """Send a request to the running cluster's API (through :mod:`labkit.kube.http`); the JSON
+        answer. An API error becomes a ClusterError carrying the server's message."""
+        if not self.dir.kubeconfig.exists():
             raise ClusterError(f'cluster "{self.name}" has no kubeconfig yet', "start it: labkit cluster up")
-        headers = {"Authorization": f"Bearer {self.dir.token()}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = content_type
-        req = urllib.request.Request(server + path, data=data, method=method, headers=headers)
-        tls = ssl.create_default_context(cafile=str(self.dir.ca_file))
+        endpoint = Endpoint.from_kubeconfig(self.dir.kubeconfig, self.dir.context)
+        api = Api(endpoint, KeepAliveTransport(endpoint, timeout), hint=f"see its log: {self.dir.log}")
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=tls) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as e:
-            try:
-                message = json.load(e).get("message", str(e))
-            except ValueError:
-                message = str(e)
-            raise ClusterError(message) from e
-        except (urllib.error.URLError, OSError) as e:
-            raise ClusterError(
-                f'cluster "{self.name}" does not answer at {server}: {e}', f"see its log: {self.dir.log}"
-            ) from e
+            status, answer = api.request(method, path, body, content_type=content_type)
+        finally:
+            api.close()
+        if status >= 400:
+            message = answer.get("message") if isinstance(answer, dict) else None
+            raise ClusterError(message or f"HTTP {status} from {path}")
+        return answer
+
+    def server(self) -> str | None:
+        """The API server's URL, when the cluster has a kubeconfig."""
+        if not self.dir.kubeconfig.exists():
+            return None
+        return Endpoint.from_kubeconfig(self.dir.kubeconfig, self.dir.context).server
 
     def status(self) -> ClusterStatus:
         """Running, stopped or absent, with its server and nodes when running."""
@@ -125,7 +126,7 @@ class EmbeddedCluster:
             self.name,
             state,
             pid,
-            self.dir.server() if self.dir.exists() else None,
+            self.server() if self.dir.exists() else None,
             self.dir.kubeconfig,
             nodes,
             isolation,
@@ -251,8 +252,7 @@ def _ready(node: dict[str, Any]) -> bool:
 
 def list_clusters(home: Path | None = None) -> list[str]:
     """Names of the clusters that have state under the home directory."""
-    root = (home or labkit_home()) / "clusters"
-    return sorted(p.name for p in root.iterdir() if (p / "cluster.json").exists()) if root.exists() else []
+    return cluster_names(home)
 
 
 def _package_root() -> Path:
@@ -295,3 +295,63 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+class EmbeddedBackend(ClusterBackend):
+    """labkit's own cluster: started on first use, reused while it runs."""
+
+    name = "embedded"
+    builder = "embedded"
+
+    def __init__(self, cluster: str = DEFAULT_NAME) -> None:
+        self.cluster = EmbeddedCluster(cluster)
+
+    def ensure_running(self) -> None:
+        """Start the cluster unless it runs (the Lab's balancing and seed apply to a new start)."""
+        config = settings()
+        self.cluster.up(nodes=None if self.cluster.dir.exists() else EMBEDDED_NODES,
+                        balancing=config.balancing, seed=config.seed)  # fmt: skip
+
+    def describe(self) -> ClusterInfo:
+        """The cluster's name, its context and its kubeconfig under ``$LABKIT_HOME``."""
+        return ClusterInfo(self.cluster.name, self.cluster.dir.context, self.cluster.dir.kubeconfig)
+
+    def build(
+        self,
+        dockerfile: str,
+        tag: str,
+        context: Path | None,
+        *,
+        build_args: Mapping[str, str] | None = None,
+        no_cache: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> BuildResult:
+        """Build with labkit's embedded builder into the store the cluster's kubelets read."""
+        from labkit.images import embedded_builder
+
+        with tempfile.TemporaryDirectory(prefix="labkit-context-") as empty:
+            return embedded_builder.build(
+                context if context is not None else Path(empty),
+                tag,
+                dockerfile_text=dockerfile,
+                build_args=dict(build_args or {}),
+                no_cache=no_cache,
+                progress=progress,
+                home=self.cluster.home,
+            )
+
+    def load_image(self, tag: str) -> None:
+        """Nothing to do: the kubelets read the same image store the builder writes."""
+
+    def pod_url(self, pod: dict[str, Any], port: int) -> str | None:
+        """The pod's address on loopback: embedded pods are reachable from this machine."""
+        address = pod_address(pod, port)
+        return f"http://{address[0]}:{address[1]}/" if address else None
+
+    def supports_node_power(self) -> bool:
+        """Embedded nodes can be powered off and on."""
+        return True
+
+    def set_node_power(self, node: str, on: bool) -> None:
+        """Power a node off (its pods' containers die) or on (waits until it is Ready)."""
+        self.cluster.set_node_power(node, on)

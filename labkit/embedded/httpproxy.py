@@ -41,10 +41,10 @@ from aiohttp import web
 from yarl import URL
 
 from labkit.embedded.apiserver.service_proxy import Relay, UnreachableError, client_of, endpoint_text
-from labkit.embedded.podports import pod_address
 from labkit.embedded.proxy import Endpoint, Record, ServiceRouter, ServiceView
 from labkit.embedded.proxy.table import is_loopback
 from labkit.embedded.store import Store
+from labkit.shared.podports import pod_address
 
 log = logging.getLogger("labkit.httpproxy")
 CLUSTER_DOMAIN = "cluster.local"

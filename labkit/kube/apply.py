@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import copy
 import difflib
-import http.client
-import json
 import time
-import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from labkit.errors import ClusterError, ManifestError
-from labkit.kube.client import KubeClient
+from labkit.errors import ClusterError, ManifestError, UsageError
+from labkit.kube.http import Api, Resource
+from labkit.kube.poll import poll_until
 
 FIELD_MANAGER = "labkit"
 APPLY_QUERY = {"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict"}
@@ -80,26 +79,19 @@ class Applied:
         return f"{self.ref} {self.action}"
 
 
-@dataclass(frozen=True)
-class Resource:
-    """Where the API serves a kind."""
-
-    group: str
-    version: str
-    kind: str
-    plural: str
-    namespaced: bool
-
-    def path(self, namespace: str | None, name: str | None = None) -> str:
-        """The URL path of the collection, or of one object."""
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        return f"{base}/{name}" if name else base
-
-
 # -- parsing ------------------------------------------------------------------------------------
+
+
+def manifest_text(manifests: str | Path) -> str:
+    """The YAML text: a Path or the name of an existing file is read, anything else is the text."""
+    if isinstance(manifests, Path):
+        return manifests.read_text()
+    if "\n" not in manifests and manifests.strip().endswith((".yaml", ".yml", ".json")):
+        path = Path(manifests.strip()).expanduser()
+        if not path.is_file():
+            raise UsageError(f"no manifest file {path}", "pass YAML text, or the path of an existing file")
+        return path.read_text()
+    return manifests
 
 
 def parse_manifests(text: str) -> list[Manifest]:
@@ -206,95 +198,28 @@ def clean(obj: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-# -- talking to the API server ----------------------------------------------------------------
+# -- where kinds are served --------------------------------------------------------------------
 
 
-class Api:
-    """Raw JSON requests over one keep-alive connection, with a discovery cache."""
-
-    def __init__(self, kube: KubeClient) -> None:
-        self.kube = kube
-        self._conn: http.client.HTTPConnection | None = None
-        self._resources: dict[str, dict[str, Resource] | None] = {}
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        query: dict[str, str] | None = None,
-        content_type: str = "application/json",
-        accept: str = "application/json",
-    ) -> tuple[int, Any]:
-        """Send one request: (HTTP status, parsed JSON body or None). Retries once on a closed
-        keep-alive connection."""
-        url = self.kube.base_path + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        data = json.dumps(body).encode() if body is not None else None
-        headers = self.kube.headers({"Accept": accept})
-        if data is not None:
-            headers["Content-Type"] = content_type
-        for attempt in (1, 2):
-            if self._conn is None:
-                self._conn = self.kube.connection(timeout=30)
-            try:
-                self._conn.request(method, url, body=data, headers=headers)
-                response = self._conn.getresponse()
-                payload = response.read()
-                break
-            except (OSError, http.client.HTTPException) as err:
-                self.close()
-                if attempt == 2:
-                    raise ClusterError(
-                        f"the API server at {self.kube.server} does not answer: {err}"
-                    ) from err
-        try:
-            return response.status, json.loads(payload) if payload else None
-        except ValueError:
-            return response.status, None
-
-    def close(self) -> None:
-        """Close the connection (a new one opens on the next request)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def resources(self, api_version: str) -> dict[str, Resource] | None:
-        """The kinds an apiVersion serves (None when the cluster does not serve it)."""
-        if api_version not in self._resources:
-            group, _, version = api_version.rpartition("/")
-            path = f"/apis/{group}/{version}" if group else f"/api/{version}"
-            status, body = self.request("GET", path)
-            self._resources[api_version] = (
-                {
-                    r["kind"]: Resource(group, version, r["kind"], r["name"], bool(r.get("namespaced")))
-                    for r in body.get("resources", [])
-                    if "/" not in r["name"]
-                }
-                if status == 200 and isinstance(body, dict)
-                else None
-            )
-        return self._resources[api_version]
-
-    def resource(self, manifest: Manifest) -> Resource:
-        """Where the manifest's kind is served; ManifestError with a hint when nowhere."""
-        served = self.resources(manifest.api_version)
-        if served is None:
-            raise ManifestError(
-                f'{manifest.where}: this cluster does not serve apiVersion "{manifest.api_version}"',
-                "Deployments are apps/v1; Pods, Services and ConfigMaps are v1; "
-                "`kubectl api-versions` lists what this cluster serves",
-                line=manifest.line,
-            )
-        if manifest.kind in served:
-            return served[manifest.kind]
-        close = difflib.get_close_matches(manifest.kind, list(served), n=1, cutoff=0.6)
-        guess = f'did you mean "{close[0]}"? ' if close else ""
+def resource_for(api: Api, manifest: Manifest) -> Resource:
+    """Where the manifest's kind is served; ManifestError with a hint when nowhere."""
+    served = api.resources(manifest.api_version)
+    if served is None:
         raise ManifestError(
-            f'{manifest.where}: unknown kind "{manifest.kind}" in {manifest.api_version}',
-            f"{guess}{manifest.api_version} serves: {', '.join(sorted(served))}",
+            f'{manifest.where}: this cluster does not serve apiVersion "{manifest.api_version}"',
+            "Deployments are apps/v1; Pods, Services and ConfigMaps are v1; "
+            "`kubectl api-versions` lists what this cluster serves",
             line=manifest.line,
         )
+    if manifest.kind in served:
+        return served[manifest.kind]
+    close = difflib.get_close_matches(manifest.kind, list(served), n=1, cutoff=0.6)
+    guess = f'did you mean "{close[0]}"? ' if close else ""
+    raise ManifestError(
+        f'{manifest.where}: unknown kind "{manifest.kind}" in {manifest.api_version}',
+        f"{guess}{manifest.api_version} serves: {', '.join(sorted(served))}",
+        line=manifest.line,
+    )
 
 
 # -- apply, delete, diff ------------------------------------------------------------------------
@@ -308,7 +233,7 @@ def _namespace(resource: Resource, manifest: Manifest, default: str) -> str | No
 
 def apply_one(api: Api, manifest: Manifest, namespace: str) -> tuple[Applied, dict[str, Any]]:
     """Server-side apply of one object: what kubectl would print, and the object as stored."""
-    resource = api.resource(manifest)
+    resource = resource_for(api, manifest)
     ns = _namespace(resource, manifest, namespace)
     body = copy.deepcopy(manifest.obj)
     if ns:
@@ -328,7 +253,7 @@ def apply_one(api: Api, manifest: Manifest, namespace: str) -> tuple[Applied, di
 def apply_all(api: Api, manifests: list[Manifest], namespace: str) -> list[tuple[Applied, dict[str, Any]]]:
     """Apply every manifest in order (all kinds are checked before anything is sent)."""
     for manifest in manifests:
-        api.resource(manifest)
+        resource_for(api, manifest)
     return [apply_one(api, m, namespace) for m in manifests]
 
 
@@ -338,7 +263,7 @@ def delete_all(
     """Delete every manifest's object (background propagation, as kubectl); with ``wait``, until gone."""
     done: list[tuple[Applied, str]] = []
     for manifest in manifests:
-        resource = api.resource(manifest)
+        resource = resource_for(api, manifest)
         ns = _namespace(resource, manifest, namespace)
         path = resource.path(ns, manifest.name)
         status, body = api.request("DELETE", path, query={"propagationPolicy": "Background"})
@@ -348,12 +273,14 @@ def delete_all(
         done.append((Applied(manifest.kind, manifest.name, ns, action, group=resource.group), path))
     deadline = time.monotonic() + timeout
     for applied, path in done:
-        while wait and applied.action == "deleted" and api.request("GET", path)[0] != 404:
-            if time.monotonic() > deadline:
-                raise ClusterError(
+        if wait and applied.action == "deleted":
+            poll_until(
+                lambda path=path: api.request("GET", path)[0] == 404,
+                deadline=deadline,
+                on_timeout=lambda applied=applied: ClusterError(
                     f"{applied.ref} was not gone within {timeout:.0f} s", "it may have finalizers"
-                )
-            time.sleep(0.05)
+                ),
+            )
     return [applied for applied, _ in done]
 
 
@@ -361,7 +288,7 @@ def diff_all(api: Api, manifests: list[Manifest], namespace: str) -> str:
     """A unified diff between the live objects and what applying would make (a dry run)."""
     chunks: list[str] = []
     for manifest in manifests:
-        resource = api.resource(manifest)
+        resource = resource_for(api, manifest)
         ns = _namespace(resource, manifest, namespace)
         body = copy.deepcopy(manifest.obj)
         if ns:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import ClusterError, UsageError
+from labkit.kube.http import unreachable
 
 if TYPE_CHECKING:
     from labkit.kube.client import KubeClient
@@ -78,7 +79,7 @@ def exec_in(
     except ApiException as e:
         raise ClusterError(_message(e), f"lab.pods() lists the pods in namespace {namespace}") from e
     except OSError as e:
-        raise ClusterError(f"the API server at {kube.server} does not answer: {e}") from e
+        raise unreachable(kube.server, e) from e
     stdout: list[str] = []
     stderr: list[str] = []
     try:

@@ -25,23 +25,25 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import ClusterError, UsageError
 from labkit.kube.client import KubeClient
+from labkit.kube.models import Requests, RequestSample
+from labkit.shared.contract import BALANCING_ANNOTATION, RECORDS_PATH
+from labkit.shared.podports import pod_address
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ROUTES = ("auto", "service", "nodeport", "proxy", "pinned")
 MODES = ("random", "round-robin", "client-ip")
-RECORDS_PATH = "/apis/traffic.labkit.dev/v1/namespaces/{ns}/services/{name}/records"
-BALANCING_ANNOTATION = "labkit.dev/balancing"
 
 
 @dataclass
-class Sample:
-    """One request: who served it, how it went."""
+class _Attempt:
+    """One request while a run is under way: the pod that served it is filled in afterwards."""
 
     i: int
     status: int | None
@@ -55,7 +57,9 @@ class Sample:
 
 @dataclass
 class TrafficResult:
-    """The requests of one run, and how to read them."""
+    """The requests of one run. It reads as a DataFrame (``len()``, ``.head()``, ``result["pod"]``,
+    one row per request: i, pod, node, status, latency_ms, mode, via, error); ``.summary()`` has
+    one row per replica, and a notebook shows that summary."""
 
     service: str
     namespace: str
@@ -63,30 +67,30 @@ class TrafficResult:
     keep_alive: bool
     mode: str | None
     source: str  # "records", "response" or "unknown": where the pod of each request came from
-    samples: list[Sample]
+    samples: Requests
     notes: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def frame(self) -> pd.DataFrame:
         """One row per request: i, pod, node, status, latency_ms, mode, via, error."""
-        import pandas as pd
+        return self.samples.frame()
 
-        return pd.DataFrame(
-            [
-                {
-                    "i": s.i,
-                    "pod": s.pod,
-                    "node": s.node,
-                    "status": s.status,
-                    "latency_ms": s.latency_ms,
-                    "mode": self.mode,
-                    "via": self.via,
-                    "error": s.error or None,
-                }
-                for s in self.samples
-            ],
-            columns=["i", "pod", "node", "status", "latency_ms", "mode", "via", "error"],
-        )
+    @property
+    def data(self) -> pd.DataFrame:
+        """The same DataFrame as :attr:`frame`."""
+        return self.frame
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.frame[key]
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else a DataFrame has (``head``, ``groupby``, ``value_counts``, ...)."""
+        if name.startswith("_") or name in ("frame", "samples"):
+            raise AttributeError(name)
+        return getattr(self.frame, name)
 
     def summary(self) -> pd.DataFrame:
         """One row per replica: requests, share of all requests (%), errors and mean latency."""
@@ -100,6 +104,7 @@ class TrafficResult:
             mean_latency_ms=("latency_ms", "mean"),
         ).reset_index()
         out["share_pct"] = (100.0 * out["requests"] / total).round(1) if total else 0.0
+        out["mean_latency_ms"] = out["mean_latency_ms"].round(2)
         return out[["pod", "node", "requests", "share_pct", "errors", "mean_latency_ms"]].sort_values(
             "pod", ignore_index=True
         )
@@ -108,6 +113,27 @@ class TrafficResult:
     def errors(self) -> int:
         """How many requests failed (no answer, or an HTTP status of 500 or more)."""
         return sum(1 for s in self.samples if s.error or (s.status or 0) >= 500)
+
+    def _headline(self) -> str:
+        route = (
+            f"via {self.via}"
+            + (", keep-alive" if self.keep_alive else "")
+            + (f", {self.mode}" if self.mode else "")
+        )
+        return (
+            f"{len(self)} requests to service/{self.service} ({route}): "
+            f"{len({s.pod for s in self.samples if s.pod})} replicas answered, {self.errors} errors"
+        )
+
+    def __repr__(self) -> str:
+        lines = [self._headline(), self.summary().to_string(index=False), *self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        notes = "".join(f"<p>{escape(n)}</p>" for n in self.notes)
+        return f"<p>{escape(self._headline())}</p>{self.summary().to_html(index=False)}{notes}"
 
 
 class _Target:
@@ -165,18 +191,14 @@ def _pinned_target(kube: KubeClient, namespace: str, name: str, svc_port: Any, t
             f'service "{name}" has no ready endpoints to pin a connection to',
             "check the pods behind it: kubectl get pods -l <its selector>",
         )
-    pod = kube.call(kube.core.read_namespaced_pod, ready[0].target_ref.name, namespace)
-    ports = json.loads((pod.metadata.annotations or {}).get("labkit.dev/ports", "null") or "null")
+    pod_name = ready[0].target_ref.name
+    status, pod = kube.get_json(f"/api/v1/namespaces/{namespace}/pods/{pod_name}")
     target = svc_port.target_port if svc_port.target_port is not None else svc_port.port
-    if ports:  # the embedded cluster: the pod's real loopback port
-        for container_ports in ports.values():
-            for key, real in container_ports.items():
-                if str(key) == str(target) or key == target:
-                    return _Target("127.0.0.1", int(real))
-    if _is_loopback(pod.status.pod_ip) and isinstance(target, int):
-        return _Target(pod.status.pod_ip, target)
+    address = pod_address(pod, target) if status == 200 and isinstance(pod, dict) else None
+    if address is not None and _is_loopback(address[0]):  # the embedded cluster's pod IPs are loopback
+        return _Target(*address)
     raise UsageError(
-        f'cannot pin a connection to pod "{pod.metadata.name}" from here',
+        f'cannot pin a connection to pod "{pod_name}" from here',
         f"run `kubectl port-forward svc/{name} 8080:{svc_port.port}` and send requests to 127.0.0.1:8080",
     )
 
@@ -211,8 +233,8 @@ def _send(
     keep_alive: bool,
     timeout: float,
     progress: Callable[[int, int], None] | None,
-) -> list[Sample]:
-    samples: list[Sample] = []
+) -> list[_Attempt]:
+    samples: list[_Attempt] = []
     conn: http.client.HTTPConnection | None = None
     opened = 0
     for i in range(n):
@@ -228,7 +250,7 @@ def _send(
             conn.request("GET", target.prefix + path, headers=headers)
             response = conn.getresponse()
             body = response.read()
-            samples.append(Sample(i, response.status, (time.perf_counter() - start) * 1000, opened, body))
+            samples.append(_Attempt(i, response.status, (time.perf_counter() - start) * 1000, opened, body))
             if not keep_alive or response.will_close:
                 conn.close()
                 conn = None
@@ -238,7 +260,7 @@ def _send(
                 if isinstance(e, ConnectionRefusedError)
                 else f"{type(e).__name__}: {e}"
             )
-            samples.append(Sample(i, None, (time.perf_counter() - start) * 1000, opened, error=reason))
+            samples.append(_Attempt(i, None, (time.perf_counter() - start) * 1000, opened, error=reason))
             if conn is not None:
                 conn.close()
                 conn = None
@@ -250,7 +272,7 @@ def _send(
 
 
 def _from_records(
-    kube: KubeClient, namespace: str, name: str, since: float, samples: list[Sample], via: str
+    kube: KubeClient, namespace: str, name: str, since: float, samples: list[_Attempt], via: str
 ) -> bool:
     """Fill in pods from the cluster's traffic records; False if the cluster keeps none."""
     status, body = kube.get_json(RECORDS_PATH.format(ns=namespace, name=name) + f"?since={since:.6f}")
@@ -262,9 +284,9 @@ def _from_records(
     records = sorted((r for r in body.get("items", []) if r.get("via") == wanted), key=lambda r: r["seq"])
     answered = [s for s in samples if s.status is not None]
     if wanted == "apiserver-proxy":  # one record per request
-        units: list[list[Sample]] = [[s] for s in answered]
+        units: list[list[_Attempt]] = [[s] for s in answered]
     else:  # one record per connection; the requests are sent one after another, so order aligns them
-        by_conn: dict[int, list[Sample]] = {}
+        by_conn: dict[int, list[_Attempt]] = {}
         for s in samples:
             by_conn.setdefault(s.conn, []).append(s)
         units = list(by_conn.values())
@@ -278,7 +300,7 @@ def _from_records(
     return True
 
 
-def _from_responses(samples: list[Sample], pod_names: set[str], nodes: dict[str, str]) -> bool:
+def _from_responses(samples: list[_Attempt], pod_names: set[str], nodes: dict[str, str]) -> bool:
     """Fill in pods from what the apps answered: a JSON ``pod``/``hostname`` field or a known pod name."""
     found = False
     pattern = (
@@ -380,4 +402,8 @@ def traffic(
         mode = (svc.metadata.annotations or {}).get(BALANCING_ANNOTATION) or (
             "client-ip" if svc.spec.session_affinity == "ClientIP" else None
         )
-    return TrafficResult(service, namespace, via, keep_alive, mode, source, samples, notes)
+    requests = Requests(
+        RequestSample(s.i, s.status, s.latency_ms, s.conn, s.pod, s.node, s.error or None, mode, via)
+        for s in samples
+    )
+    return TrafficResult(service, namespace, via, keep_alive, mode, source, requests, notes)

@@ -7,12 +7,15 @@ and the latest Warning event about it, so a learner sees the cause without anoth
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
 
 from labkit.errors import NotReadyError, UsageError
-from labkit.kube.apply import Api
+from labkit.kube.apply import Applied
+from labkit.kube.http import Api
+from labkit.kube.poll import poll_until
 
 POLL = 0.05  # seconds between looks: loopback requests are cheap, and learners wait for these
 ALIASES = {
@@ -144,18 +147,18 @@ def wait_ready(
     path = PATHS[kind].format(ns=namespace, name=name)
     if deadline is None:  # a caller waiting for several objects passes one deadline for all
         deadline = time.monotonic() + timeout
-    last = ""
-    while True:
+    seen: dict[str, Any] = {"message": "", "obj": None}
+
+    def look() -> str | None:
         status, obj = api.request("GET", path)
         done, message = (
             _ready(kind, obj)
             if status == 200
             else (False, f'Waiting for {kind.lower()} "{name}" to exist...')
         )
-        if message != last:
-            last = message
-            if progress is not None:
-                progress(message)
+        if message != seen["message"] and progress is not None:
+            progress(message)
+        seen.update(message=message, obj=obj if status == 200 else None)
         if done:
             return message
         phase = (obj or {}).get("status", {}).get("phase") if status == 200 and kind == "Pod" else None
@@ -163,9 +166,56 @@ def wait_ready(
             return f'pod "{name}" completed'
         if phase == "Failed":  # it will never be Ready: say why now rather than at the deadline
             raise timeout_error(api, kind, name, namespace, timeout, f'pod "{name}" failed', obj)
-        if time.monotonic() >= deadline:
-            raise timeout_error(api, kind, name, namespace, timeout, message, obj if status == 200 else None)
-        time.sleep(POLL)
+        return None
+
+    return poll_until(
+        look,
+        deadline=deadline,
+        interval=POLL,
+        on_timeout=lambda: timeout_error(api, kind, name, namespace, timeout, seen["message"], seen["obj"]),
+    )
+
+
+def worth_waiting(kind: str, stored: dict[str, Any], has_load_balancer: bool) -> bool:
+    """Whether an applied object is waited for: Services only when they select pods and can work
+    here (a LoadBalancer Service without a load balancer never gets its address)."""
+    if kind not in WAITABLE:
+        return False
+    if kind != "Service":
+        return True
+    spec = stored.get("spec", {})
+    return bool(spec.get("selector")) and (has_load_balancer or spec.get("type") != "LoadBalancer")
+
+
+def pending_load_balancers(stored: list[dict[str, Any]]) -> list[str]:
+    """The names of the LoadBalancer Services among applied objects."""
+    return [
+        obj["metadata"]["name"]
+        for obj in stored
+        if obj.get("kind") == "Service" and obj.get("spec", {}).get("type") == "LoadBalancer"
+    ]
+
+
+def wait_applied(
+    api: Api,
+    done: list[tuple[Applied, dict[str, Any]]],
+    namespace: str,
+    *,
+    timeout: float,
+    has_load_balancer: bool,
+    progress: Progress | None = None,
+) -> list[Applied]:
+    """Wait until every applied object worth waiting for is ready, with one deadline for all
+    (errors name the total); the results say which were waited for (``ready``)."""
+    deadline = time.monotonic() + timeout
+    results = []
+    for applied, stored in done:
+        if worth_waiting(applied.kind, stored, has_load_balancer):
+            wait_ready(api, applied.kind, applied.name, applied.namespace or namespace,
+                       timeout=timeout, deadline=deadline, progress=progress)  # fmt: skip
+            applied = dataclasses.replace(applied, ready=True)
+        results.append(applied)
+    return results
 
 
 def _selector(api: Api, kind: str, name: str, namespace: str, obj: dict[str, Any] | None) -> str | None:

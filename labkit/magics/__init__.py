@@ -22,21 +22,19 @@ if TYPE_CHECKING:
 
 @magics_class
 class LabMagics(Magics):
-    """The magics of one IPython shell, sharing one lazily connected Lab."""
+    """The magics of one IPython shell, sharing the kernel's lazily connected Lab."""
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
-        self.current: Lab | None = None
         self.runs: dict[str, Any] = {}  # image tag -> the RunResult of its last --run
 
     @property
     def lab(self) -> Lab:
-        """The Lab the magics use, connected (with the notebook's ``%config Lab``) on first use."""
-        if self.current is None:
-            from labkit.lab import connect
+        """The kernel's Lab (the one ``labkit.connect()`` returns), connected with the notebook's
+        ``%config Lab`` on first use."""
+        from labkit import lab
 
-            self.current = connect()
-        return self.current
+        return lab.current() or lab.connect()
 
     @line_magic("lab")
     def lab_magic(self, line: str) -> None:

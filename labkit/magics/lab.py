@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from labkit.config import TARGETS
 from labkit.magics import args
 
 if TYPE_CHECKING:
     from labkit.magics import LabMagics
-
-TARGETS = ("auto", "embedded", "kind", "kubeconfig")
 
 
 def status_text(status: Any) -> str:
@@ -39,7 +38,7 @@ def run(magics: LabMagics, line: str) -> None:
             raise args.fail(args.lab, f"unknown command {opts.value!r}: use connect, use or reset")
         print(status_text(magics.lab.status()), flush=True)
     elif opts.command == "connect":
-        _connect(magics, opts.value, opts.context)
+        _connect(opts.value, opts.context)
     elif opts.command == "use":
         if not opts.value:
             raise args.fail(args.lab, "%lab use needs a namespace, e.g. %lab use dev")
@@ -51,14 +50,13 @@ def run(magics: LabMagics, line: str) -> None:
         _reset(magics)
 
 
-def _connect(magics: LabMagics, target: str | None, context: str | None) -> None:
+def _connect(target: str | None, context: str | None) -> None:
     if target not in TARGETS:
         choice = ", ".join(TARGETS)
         raise args.fail(args.lab, f"%lab connect needs a target, one of {choice} (not {target!r})")
     from labkit.lab import connect
 
-    magics.current = connect(target, context=context)
-    print(status_text(magics.current.status()), flush=True)
+    print(status_text(connect(target, context=context).status()), flush=True)
 
 
 def _reset(magics: LabMagics) -> None:

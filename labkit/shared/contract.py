@@ -14,6 +14,8 @@ POWER_ANNOTATION = f"{DOMAIN}/power"
 ISOLATION_ANNOTATION = f"{DOMAIN}/isolation"
 # Pod: "simulated" runs no process (for scale); absent: the cluster's default runtime
 RUNTIME_ANNOTATION = f"{DOMAIN}/runtime"
+# Pod: the real loopback port behind each container port, as JSON {container: {port: real}}
+PORTS_ANNOTATION = f"{DOMAIN}/ports"
 # Service: "random" or "round-robin" balancing per connection (embedded kube-proxy)
 BALANCING_ANNOTATION = f"{DOMAIN}/balancing"
 # Service: the seed of its balancer

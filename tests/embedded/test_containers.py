@@ -420,7 +420,9 @@ def test_privileged_ports_and_localhost_inside_a_pod(kube: Kube) -> None:
         """
     )
     # The web container may not listen yet when the probe starts: retry quietly, then say so once.
-    fetch = "python3 -c \"import urllib.request as u; print(u.urlopen('http://localhost:80/').read().decode())\""
+    fetch = (
+        "python3 -c \"import urllib.request as u; print(u.urlopen('http://localhost:80/').read().decode())\""
+    )
     probe = (
         f"for i in $(seq 50); do {fetch} 2>/dev/null && {{ ok=1; break; }}; sleep 0.2; done;"
         ' [ -n "$ok" ] || echo no answer; sleep 3600'

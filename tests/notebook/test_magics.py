@@ -7,6 +7,8 @@ own display (short errors, UsageError) and the checks read what the user would r
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import textwrap
 import time
 import urllib.request
@@ -78,6 +80,18 @@ spec:
     targetPort: 8080
 """
 
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  containers:
+  - name: main
+    image: {tag}
+    command: ["sh", "-c", "echo hello from $HOSTNAME; sleep 3600"]
+"""
+
 
 @dataclass
 class Ran:
@@ -100,6 +114,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     patch = pytest.MonkeyPatch()
     patch.setenv("LABKIT_HOME", str(path))
     patch.delenv("LABKIT_TARGET", raising=False)
+    patch.setenv("JPY_SESSION_NAME", str(path / "workshop.ipynb"))  # as Jupyter tells a kernel
+    patch.delenv("LABKIT_SESSION", raising=False)
     yield path
     labkit("cluster", "down", "--name", "labkit", "--delete", home=path, check=False)
     patch.undo()
@@ -399,6 +415,100 @@ def test_k8s_diff_then_delete(shell: InteractiveShell, built: Ran) -> None:
     assert "-  replicas: 2" in diff.out and "+  replicas: 3" in diff.out, diff.out
     deleted = run(shell, "%%k8s delete\n" + APP)
     assert deleted.out.strip().splitlines() == ["deployment.apps/posts deleted", "service/posts deleted"]
+
+
+def test_connect_in_a_cell_is_the_lab_the_magics_use(shell: InteractiveShell, built: Ran) -> None:
+    ran = run(
+        shell,
+        """
+        import labkit
+        lab = labkit.connect()
+        lab.use("team-a")
+        print(labkit.connect() is lab)
+        """,
+    )
+    assert not ran.failed and ran.out.strip() == "True", ran.text
+    try:
+        assert re.search(r"^namespace: +team-a$", run(shell, "%lab").out, re.M)
+        pod = POD.format(name="hello-a", tag="posts:0.0.1")
+        made = run(shell, "%%k8s\n" + pod)
+        assert not made.failed and made.out.splitlines()[0] == "pod/hello-a created", made.text
+        where = run(shell, "%kubectl get pod hello-a -n team-a -o jsonpath={.metadata.namespace}")
+        assert where.out.strip() == "team-a", where.text  # %%k8s applied where lab.use() pointed
+        logs = run(shell, 'print(lab.logs("hello-a").strip())')  # a pod %%k8s made, found by the Lab
+        assert not logs.failed and logs.out.strip() == "hello from hello-a", logs.text
+        other = run(shell, 'other = labkit.connect(namespace="default"); print(other is lab, lab.namespace)')
+        assert other.out.strip() == "True default", other.text  # still one Lab: it switched back
+    finally:
+        run(shell, "%lab use default")
+
+
+def test_lab_reset_deletes_what_python_and_the_magics_made(shell: InteractiveShell, built: Ran) -> None:
+    run(shell, "%lab reset")
+    ran = run(
+        shell,
+        """
+        import labkit
+        lab = labkit.connect()
+        lab.apply_objects([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-python"}}])
+        running = lab.run("posts:0.0.1")
+        print(running.name)
+        """,
+    )
+    assert not ran.failed, ran.text
+    run_pod = ran.out.strip().splitlines()[-1]
+    assert not run(shell, "%%k8s\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-magic\n").failed
+    labels = run(shell, "%kubectl get configmap from-python --show-labels --no-headers")
+    assert "labkit.dev/managed-by=labkit" in labels.out and "labkit.dev/session=" in labels.out, labels.text
+    reset = run(shell, "%lab reset")
+    deleted = set(reset.out.strip().splitlines())
+    expected = {"configmap/from-python deleted", "configmap/from-magic deleted", f"pod/{run_pod} deleted"}
+    assert expected <= deleted, reset.out
+    left = run(shell, "%kubectl get configmap,pod -l labkit.dev/managed-by=labkit -A -o name")
+    assert left.out.strip() in ("", "No resources found"), left.text
+
+
+def test_a_reset_after_a_kernel_restart_still_finds_what_the_notebook_made(
+    shell: InteractiveShell, home: Path
+) -> None:
+    """Another process of the same notebook session (a kernel before its restart) made an object;
+    this kernel's Lab never applied it, and a reset deletes it all the same, by its labels."""
+    earlier_kernel = (
+        "import labkit; labkit.connect().apply_objects([{'apiVersion': 'v1', 'kind': 'ConfigMap', "
+        "'metadata': {'name': 'before-restart'}}])"
+    )
+    subprocess.run([sys.executable, "-c", earlier_kernel], check=True, timeout=120)
+    someone_else = "%kubectl create configmap not-this-notebooks --from-literal=a=1"
+    assert not run(shell, someone_else).failed
+    try:
+        reset = run(shell, "%lab reset")
+        assert "configmap/before-restart deleted" in reset.out.splitlines(), reset.text
+        assert "not-this-notebooks" not in reset.out  # made by kubectl, not by the Lab: left alone
+        gone = run(shell, "%kubectl get configmap before-restart")
+        assert gone.failed and "not found" in gone.text, gone.text
+    finally:
+        run(shell, "%kubectl delete configmap not-this-notebooks")
+
+
+def test_traffic_reads_as_a_frame_and_shows_a_summary(shell: InteractiveShell, built: Ran) -> None:
+    shell.user_ns.update(tag="posts:0.0.1", replicas=2)
+    assert not run(shell, "%%k8s\n" + APP).failed
+    ran = run(
+        shell,
+        """
+        import labkit
+        result = labkit.connect().traffic("posts", 30)
+        print(len(result), len(result.head(5)), result["status"].eq(200).sum(), len(result.summary()))
+        """,
+    )
+    assert not ran.failed, ran.text
+    assert ran.out.split() == ["30", "5", "30", "2"], ran.text
+    shown = run(shell, "result")  # what a notebook shows for the cell's value
+    text = re.sub(r"^Out\[\d+\]: ", "", shown.out).strip()
+    assert text.startswith("30 requests to service/posts"), text
+    assert "share_pct" in text and len(text.splitlines()) < 10, text  # a summary, not 30 samples
+    html, _ = shell.display_formatter.format(shell.user_ns["result"])
+    assert "<table" in html["text/html"] and html["text/html"].count("<tr>") <= 4, html["text/html"]
 
 
 def test_lab_reset_deletes_what_the_notebook_made(shell: InteractiveShell) -> None:

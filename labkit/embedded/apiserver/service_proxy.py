@@ -38,11 +38,12 @@ from yarl import URL
 
 from labkit.embedded.apiserver import routing
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed, not_found
-from labkit.embedded.podports import pod_address
 from labkit.embedded.proxy import CONNECT_FAILED, RANDOM, Endpoint, Record, Route, ServiceRouter, no_endpoints
 from labkit.embedded.proxy.table import is_loopback
 from labkit.embedded.resources import lookup
 from labkit.embedded.store import Store
+from labkit.shared.contract import TRAFFIC_GROUP_VERSION
+from labkit.shared.podports import pod_address
 
 SERVICES = lookup("", "v1", "services")
 PODS = lookup("", "v1", "pods")
@@ -73,7 +74,7 @@ CORS_HEADERS = frozenset(
 )
 CLIENT_CHECK = 0.5  # seconds between checks that a client waiting for an answer is still there
 CLIENT_CLOSED = 499  # what the record says of a request whose client left before the answer
-TRAFFIC_PREFIX = "/apis/traffic.labkit.dev/v1"
+TRAFFIC_PREFIX = f"/apis/{TRAFFIC_GROUP_VERSION}"
 PROXY_SEGMENT = 7  # "", api, v1, namespaces, NS, services|pods, NAME, proxy
 
 

@@ -19,7 +19,7 @@ import socket
 from typing import Any
 
 from labkit.embedded.images import Image
-from labkit.embedded.podports import (  # noqa: F401 (the kubelet's names for them)
+from labkit.shared.podports import (  # noqa: F401 (the kubelet's names for them)
     CONNECT_HOST,
     PORTS_ANNOTATION,
     PRIVILEGED_OFFSET,

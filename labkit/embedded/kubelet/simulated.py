@@ -16,6 +16,7 @@ from labkit.embedded.images import image_id
 from labkit.embedded.kubelet.status import ContainerRecord, pod_status
 from labkit.embedded.podlogs import container_id
 from labkit.embedded.resources import lookup
+from labkit.shared.contract import RUNTIME_ANNOTATION
 from labkit.shared.timeutil import rfc3339
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 PODS = lookup("", "v1", "pods")
 assert PODS is not None
-ANNOTATION = "labkit.dev/runtime"
+ANNOTATION = RUNTIME_ANNOTATION
 
 
 def wants_simulation(pod: dict[str, Any], default_runtime: str) -> bool:

@@ -23,10 +23,10 @@ from typing import Any
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.base import Controller, Key
-from labkit.embedded.podports import real_port
 from labkit.embedded.proxy import ServiceRouter
 from labkit.embedded.proxy.records import CONNECT_FAILED, Record
 from labkit.embedded.proxy.table import ServiceView
+from labkit.shared.podports import real_port
 
 COMPONENT = "kube-proxy"
 NODE_HOST = "127.0.0.1"

@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from labkit.embedded.podports import pod_address
 from labkit.embedded.proxy.balancer import MODES, RANDOM, Endpoint, Policy
 from labkit.embedded.state import ClusterConfig
 from labkit.embedded.store import Event, Store
+from labkit.shared.contract import BALANCING_ANNOTATION, SEED_ANNOTATION
+from labkit.shared.podports import pod_address
 
-BALANCING_ANNOTATION = "labkit.dev/balancing"
-SEED_ANNOTATION = "labkit.dev/seed"
 DEFAULT_AFFINITY_SECONDS = 10800  # sessionAffinityConfig.clientIP.timeoutSeconds default (3 h)
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 

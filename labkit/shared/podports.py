@@ -1,9 +1,10 @@
 """Where a pod's ports are reached: its pod IP, with privileged ports offset.
 
-A bottom module (it imports nothing of labkit), shared by the kubelet, the Service
+A shared leaf (it imports only the contract constants), used by the kubelet, the Service
 listeners, the proxies and the API server's pod proxy and port-forward, so that none of
-them imports the kubelet. The sandbox's network shim serves port 80 of a pod or a ClusterIP
-at ``80 + PRIVILEGED_OFFSET`` (ports below 1024 need root), invisibly to apps; connections
+them imports the kubelet, and by the client (a run's URL, a pinned connection). The sandbox's
+network shim serves port 80 of a pod or a ClusterIP at ``80 + PRIVILEGED_OFFSET`` (ports below
+1024 need root), invisibly to apps; connections
 made from outside the shim (the daemon's own) use :func:`real_port`. Pods of an older daemon
 may still carry a ``labkit.dev/ports`` map of real ports; it is honoured.
 """
@@ -13,7 +14,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-PORTS_ANNOTATION = "labkit.dev/ports"
+from labkit.shared.contract import PORTS_ANNOTATION
+
 CONNECT_HOST = "127.0.0.1"  # where a pod without an IP yet is looked for
 PRIVILEGED_OFFSET = 20000  # port 80 of a pod or a ClusterIP is served at 20080
 
