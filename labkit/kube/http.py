@@ -151,12 +151,12 @@ class MockTransport:
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
-        self.requests: list[tuple[str, str, Any]] = []
+        self.requests: list[tuple[str, str, Any, dict[str, str]]] = []  # method, path, body, headers
 
     def send(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
         """Call the handler with the parsed body; encode its answer."""
         parsed = json.loads(body) if body else None
-        self.requests.append((method, path, parsed))
+        self.requests.append((method, path, parsed, headers))
         status, answer = self.handler(method, path, parsed, headers)
         return status, b"" if answer is None else json.dumps(answer).encode()
 

@@ -15,7 +15,7 @@ from labkit.magics import args
 from labkit.magics.render import Progress, size
 
 if TYPE_CHECKING:
-    from labkit.magics import LabMagics
+    from labkit.magics.host import MagicsHost
 
 OUTPUT_TAIL = 5  # lines of a running step's output kept in a live display
 WIDTH = 72  # an instruction longer than this is shortened in progress lines
@@ -67,7 +67,7 @@ def summary(result: BuildResult) -> str:
     )
 
 
-def run(magics: LabMagics, line: str, cell: str) -> None:
+def run(magics: MagicsHost, line: str, cell: str) -> None:
     """The ``%%dockerfile`` magic."""
     opts = args.parse(args.dockerfile, line)
     if opts.port is not None and not opts.run:
@@ -92,7 +92,7 @@ def run(magics: LabMagics, line: str, cell: str) -> None:
         _run_once(magics, result.tag, opts.port)
 
 
-def _run_once(magics: LabMagics, tag: str, port: int | None) -> None:
+def _run_once(magics: MagicsHost, tag: str, port: int | None) -> None:
     previous: Any = magics.runs.pop(tag, None)
     if previous is not None:
         previous.stop()

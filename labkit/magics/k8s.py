@@ -24,7 +24,7 @@ from labkit.magics.render import Progress
 
 if TYPE_CHECKING:
     from labkit.kube.apply import Applied
-    from labkit.magics import LabMagics
+    from labkit.magics.host import MagicsHost
 
 FIELD = re.compile(r"\{\{|\}\}|\$\$|\$\{[^{}\n]*\}|\{[^{}\n]*\}|\$\w+")
 NAME = re.compile(r"\{\s*([A-Za-z_]\w*)")
@@ -66,7 +66,7 @@ def expand(text: str, namespace: dict[str, Any]) -> str:
     return "".join(lines)
 
 
-def run(magics: LabMagics, line: str, cell: str) -> None:
+def run(magics: MagicsHost, line: str, cell: str) -> None:
     """The ``%%k8s`` magic."""
     opts = args.parse(args.k8s, line)
     if opts.action == "diff" and (opts.no_wait or opts.timeout is not None):

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from IPython.core.error import UsageError
 
 if TYPE_CHECKING:
-    from labkit.magics import LabMagics
+    from labkit.magics.host import MagicsHost
 
 
-def run(magics: LabMagics, line: str) -> None:
+def run(magics: MagicsHost, line: str) -> None:
     """The ``%kubectl`` magic: print what kubectl printed."""
     if not line.strip():
         raise UsageError("give kubectl its arguments, e.g. %kubectl get pods")

@@ -9,7 +9,7 @@ from labkit.config import TARGETS
 from labkit.magics import args
 
 if TYPE_CHECKING:
-    from labkit.magics import LabMagics
+    from labkit.magics.host import MagicsHost
 
 
 def status_text(status: Any) -> str:
@@ -28,7 +28,7 @@ def status_text(status: Any) -> str:
     return "\n".join(f"{name + ':':<11}{value}" for name, value in rows)
 
 
-def run(magics: LabMagics, line: str) -> None:
+def run(magics: MagicsHost, line: str) -> None:
     """The ``%lab`` magic."""
     opts = args.parse(args.lab, line)
     if opts.context is not None and opts.command != "connect":
@@ -59,7 +59,7 @@ def _connect(target: str | None, context: str | None) -> None:
     print(status_text(connect(target, context=context).status()), flush=True)
 
 
-def _reset(magics: LabMagics) -> None:
+def _reset(magics: MagicsHost) -> None:
     deleted = magics.lab.reset()
     for name in deleted:
         print(f"{name} deleted", flush=True)

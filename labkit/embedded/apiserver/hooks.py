@@ -12,14 +12,36 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from labkit.embedded import addresses
 from labkit.embedded.apiserver.status import ApiError, Cause, invalid
 from labkit.embedded.resources import RESOURCES, ResourceType, lookup
 
 if TYPE_CHECKING:
-    from labkit.embedded.apiserver.registry import Registry
+    from labkit.embedded.store import Store
+
+
+class RegistryView(Protocol):
+    """What the hooks need of the registry that calls them (so hooks.py does not import it back)."""
+
+    store: Store
+
+    def list(self, rt: ResourceType, namespace: str | None) -> tuple[list[dict[str, Any]], int]:
+        """The objects of one kind (in one namespace, or all) and the list's resourceVersion."""
+        ...
+
+    def delete(
+        self, rt: ResourceType, namespace: str | None, name: str, options: dict[str, Any] | None = None,
+        *, dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:  # fmt: skip
+        """Delete an object; the object and whether it is gone already."""
+        ...
+
+    def finish_deletion(self, rt: ResourceType, namespace: str | None, name: str) -> bool:
+        """Remove an object whose finalizers are done."""
+        ...
+
 
 NODE_PORT_RANGE = range(30000, 32768)
 PROTECTED_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
@@ -29,7 +51,7 @@ SERVICES = lookup("", "v1", "services")
 class Hooks:
     """Kind-specific steps of the registry's create, update and delete."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: RegistryView) -> None:
         self.registry = registry
         self.random = random.Random()
 

@@ -27,7 +27,7 @@ from labkit.embedded.podlogs import container_id
 from labkit.sandbox.view import Mount
 
 if TYPE_CHECKING:
-    from labkit.embedded.kubelet.pod import PodWorker
+    from labkit.embedded.kubelet.host import PodHost
 
 PORT_IN_USE = re.compile(r"address already in use", re.IGNORECASE)
 PORT_HINT = (
@@ -40,7 +40,7 @@ FAST_PROBE = 0.1  # before a probe first succeeds, within its first period, retr
 class ContainerRunner:
     """Runs one container of a pod for as long as the pod wants it."""
 
-    def __init__(self, worker: PodWorker, spec: dict[str, Any], record: ContainerRecord, run: int) -> None:
+    def __init__(self, worker: PodHost, spec: dict[str, Any], record: ContainerRecord, run: int) -> None:
         self.worker = worker
         self.spec = spec
         self.record = record

@@ -26,7 +26,7 @@ from labkit.embedded.resources import lookup
 from labkit.shared.timeutil import rfc3339
 
 if TYPE_CHECKING:
-    from labkit.embedded.kubelet.kubelet import Kubelet
+    from labkit.embedded.kubelet.host import NodeHost
 
 PODS = lookup("", "v1", "pods")
 assert PODS is not None
@@ -40,7 +40,7 @@ REPORT_POLL = 0.25  # seconds between looks at the network shim's reports
 class PodWorker:
     """Runs one pod with the process runtime."""
 
-    def __init__(self, kubelet: Kubelet, pod: dict[str, Any], ip: str) -> None:
+    def __init__(self, kubelet: NodeHost, pod: dict[str, Any], ip: str) -> None:
         self.kubelet = kubelet
         self.pod = pod
         meta = pod["metadata"]

@@ -20,7 +20,7 @@ from labkit.shared.contract import RUNTIME_ANNOTATION
 from labkit.shared.timeutil import rfc3339
 
 if TYPE_CHECKING:
-    from labkit.embedded.kubelet.kubelet import Kubelet
+    from labkit.embedded.kubelet.host import NodeHost
 
 PODS = lookup("", "v1", "pods")
 assert PODS is not None
@@ -36,7 +36,7 @@ def wants_simulation(pod: dict[str, Any], default_runtime: str) -> bool:
 class SimulatedPods:
     """The simulated pods of one node."""
 
-    def __init__(self, kubelet: Kubelet) -> None:
+    def __init__(self, kubelet: NodeHost) -> None:
         self.kubelet = kubelet
         self.ips: dict[str, str] = {}  # pod UID -> IP
         self._pending: dict[str, dict[str, Any]] = {}
