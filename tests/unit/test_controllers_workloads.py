@@ -11,23 +11,19 @@ import asyncio
 import copy
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.status import ApiError
-from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers import workloads as wl
 from labkit.embedded.controllers.deployment import DeploymentController
 from labkit.embedded.controllers.replicaset import ReplicaSetController, pods_to_delete
 from labkit.embedded.resources import lookup
-from labkit.embedded.state import ClusterConfig, ClusterDir
-from labkit.embedded.store import Event, Store
+from labkit.embedded.store import Event
 from labkit.shared.timeutil import rfc3339
 
 PODS = lookup("", "v1", "pods")
@@ -42,16 +38,6 @@ SUFFIX = "[bcdfghjklmnpqrstvwxz2456789]{5}"
 
 
 # -- harness ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ClusterContext]:
-    """A bootstrapped 3-node cluster store; no controllers running yet."""
-    store = Store(tmp_path / "db")
-    registry = Registry(store)
-    bootstrap(registry, "lab", 3)
-    yield ClusterContext(registry, ClusterConfig("lab"), ClusterDir("lab", tmp_path))
-    store.close()
 
 
 class FakeKubelet:

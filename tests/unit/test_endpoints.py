@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from labkit.embedded.apiserver.registry import Registry
-from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.endpoints import EndpointsController, find_port
 from labkit.embedded.resources import lookup
-from labkit.embedded.state import ClusterConfig, ClusterDir
-from labkit.embedded.store import Store
 from labkit.shared.timeutil import rfc3339
 
 PODS = lookup("", "v1", "pods")
@@ -35,13 +30,9 @@ NS = "default"
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ClusterContext]:
+def ctx(make_ctx: Callable[..., ClusterContext]) -> ClusterContext:
     """A bootstrapped 2-node cluster store, the API server said to be on port 6443."""
-    store = Store(tmp_path / "db")
-    registry = Registry(store)
-    bootstrap(registry, "lab", 2)
-    yield ClusterContext(registry, ClusterConfig("lab", nodes=2, port=6443), ClusterDir("lab", tmp_path))
-    store.close()
+    return make_ctx(2, port=6443)
 
 
 def run(ctx: ClusterContext, scenario: Callable[[EndpointsController], Awaitable[None]]) -> None:

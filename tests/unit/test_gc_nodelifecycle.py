@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from labkit.embedded.apiserver.registry import Registry
-from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.base import Controller
 from labkit.embedded.controllers.gc import GarbageCollector
@@ -23,8 +20,6 @@ from labkit.embedded.controllers.nodelifecycle import (
 )
 from labkit.embedded.nodes import ready_conditions
 from labkit.embedded.resources import lookup
-from labkit.embedded.state import ClusterConfig, ClusterDir
-from labkit.embedded.store import Store
 
 PODS = lookup("", "v1", "pods")
 NODES = lookup("", "v1", "nodes")
@@ -43,14 +38,9 @@ TEMPLATE = {
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ClusterContext]:
-    store = Store(tmp_path / "db")
-    registry = Registry(store)
-    registry.toleration_seconds = 1  # the cluster's eviction delay, as the daemon sets it
-    bootstrap(registry, "lab", 3)
-    config = ClusterConfig("lab", node_grace=0.5, eviction_delay=1)
-    yield ClusterContext(registry, config, ClusterDir("lab", tmp_path))
-    store.close()
+def ctx(make_ctx: Callable[..., ClusterContext]) -> ClusterContext:
+    """A 3-node cluster store with a 1 s eviction delay and a 0.5 s node grace."""
+    return make_ctx(3, toleration_seconds=1, node_grace=0.5, eviction_delay=1)
 
 
 def run(

@@ -14,16 +14,13 @@ import random
 import socket
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from labkit.embedded.apiserver.hooks import ingress_ip
-from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.status import ApiError
-from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.endpoints import EndpointsController
 from labkit.embedded.kubelet.network import PORTS_ANNOTATION
@@ -32,8 +29,7 @@ from labkit.embedded.proxy.balancer import Balancer, Endpoint, Policy
 from labkit.embedded.proxy.listeners import ServiceListeners, Timeouts
 from labkit.embedded.proxy.records import RecordLog
 from labkit.embedded.resources import lookup
-from labkit.embedded.state import ClusterConfig, ClusterDir
-from labkit.embedded.store import Store
+from labkit.embedded.state import ClusterConfig
 from labkit.shared.timeutil import rfc3339
 
 PODS = lookup("", "v1", "pods")
@@ -47,13 +43,9 @@ NAMES = ("web-a", "web-b", "web-c")
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ClusterContext]:
+def ctx(make_ctx: Callable[..., ClusterContext]) -> ClusterContext:
     """A bootstrapped 3-node cluster store with a balancing seed."""
-    store = Store(tmp_path / "db")
-    registry = Registry(store)
-    bootstrap(registry, "lab", 3)
-    yield ClusterContext(registry, ClusterConfig("lab", seed=7), ClusterDir("lab", tmp_path))
-    store.close()
+    return make_ctx(seed=7)
 
 
 class Backend:

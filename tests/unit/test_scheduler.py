@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +33,6 @@ assert PODS and NODES and EVENTS
 
 CP, W1, W2 = "lab-control-plane", "lab-worker", "lab-worker2"
 CP_TAINT = "1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }"
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ClusterContext]:
-    """A 3-node cluster like kind's (tainted control plane, two workers); no controllers yet."""
-    store = Store(tmp_path / "db")
-    registry = Registry(store)
-    bootstrap(registry, "lab", 3)
-    yield ClusterContext(registry, ClusterConfig("lab"), ClusterDir("lab", tmp_path))
-    store.close()
 
 
 def make_pod(
