@@ -1,0 +1,112 @@
+"""The same checks against every backend that can run here: the embedded target, a kubeconfig
+context that points at an embedded cluster, and the kind target with a fake `kind` whose
+cluster is an embedded one (kind itself cannot run on these machines: the one mock boundary).
+
+What a Lab promises does not depend on the backend: applying waits for readiness, the models
+read the same, scaling and killing work, a reset deletes what the Lab made, errors name what
+is missing."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labkit.clusters.embedded import EmbeddedBackend
+from labkit.clusters.kind import KindBackend
+from labkit.clusters.kubeconfig import KubeconfigBackend
+from labkit.errors import UsageError
+from labkit.lab import Lab
+from tests.conftest import Cluster
+from tests.docker.conftest import docker_client  # noqa: F401 - a fixture
+from tests.embedded.test_kind_backend import FAKE_KIND
+
+APP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: hello}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {labkit.dev/runtime: simulated}  # no image needed: the contract, not a runtime
+    spec:
+      containers: [{name: web, image: web:1.0}]
+"""
+
+
+def _kind(tmp_path: Path, cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> KindBackend:
+    state, bin_dir = tmp_path / "kind-state", tmp_path / "bin"
+    state.mkdir()
+    bin_dir.mkdir()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["contexts"][0]["name"] = config["current-context"] = "kind-labkit"
+    (state / "kubeconfig").write_text(yaml.safe_dump(config))
+    (state / "created").touch()  # the kind cluster exists already
+    kind = bin_dir / "kind"
+    kind.write_text(FAKE_KIND.format(python=sys.executable, state=str(state)))
+    kind.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
+    return KindBackend()
+
+
+@pytest.fixture(
+    params=["embedded", "kubeconfig", pytest.param("kind", marks=pytest.mark.docker)],
+)
+def lab(
+    request: pytest.FixtureRequest, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Lab]:
+    """A Lab on the session's embedded cluster through one backend, in a namespace of its own."""
+    if request.param == "embedded":
+        monkeypatch.setenv("LABKIT_HOME", str(cluster.home))
+        backend: EmbeddedBackend | KubeconfigBackend | KindBackend = EmbeddedBackend(cluster.name)
+    elif request.param == "kubeconfig":
+        monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+        backend = KubeconfigBackend()
+    else:
+        request.getfixturevalue("docker_client")  # the kind target needs a Docker Engine
+        backend = _kind(tmp_path, cluster, monkeypatch)
+    made = Lab(backend, session=f"contract-{uuid.uuid4().hex[:6]}")
+    made.use(f"c-{request.param}-{uuid.uuid4().hex[:6]}")
+    yield made
+    made.reset()
+
+
+def test_every_backend_keeps_the_labs_promises(lab: Lab) -> None:
+    status = lab.status()
+    assert status.target == lab.backend.name and len(status.nodes) == 3
+    assert status.namespace == lab.namespace
+
+    applied = lab.apply(APP)
+    assert [str(a) for a in applied] == ["configmap/settings created", "deployment.apps/web created"]
+    assert applied[1].ready  # waited for: the rollout finished
+
+    pods = lab.pods()
+    assert len(pods) == 2 and set(pods["status"]) == {"Running"} and set(pods["ready"]) == {"1/1"}
+    assert lab.kubectl("get configmap settings -o jsonpath={.data.greeting}") == "hello"
+    counts = lab.nodes().set_index("name")["pods"]
+    assert counts.sum() == 2
+
+    lab.scale("web", 1)
+    lab.wait_ready("deployment/web", timeout=30)
+    with pytest.raises(UsageError, match=f'pod "nope" not found in namespace {lab.namespace}'):
+        lab.kill("nope")
+
+    namespace = lab.namespace
+    deleted = lab.reset()
+    assert deleted[:2] == ["deployment.apps/web", "configmap/settings"], deleted  # newest first
+    assert f"namespace/{namespace}" in deleted
+    lab.use("default")
+    assert namespace not in lab.kubectl("get namespaces -o name")
