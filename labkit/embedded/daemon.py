@@ -29,7 +29,7 @@ from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.bootstrap import NODES, bootstrap
 from labkit.embedded.certs import ensure_certs
 from labkit.embedded.context import ClusterContext
-from labkit.embedded.httpproxy import HttpProxy
+from labkit.embedded.forward_proxy import HttpProxy
 from labkit.embedded.images import builtin_images
 from labkit.embedded.imagesource import DiskImageSource, LayeredImages
 from labkit.embedded.kubelet.session import NodeStreams

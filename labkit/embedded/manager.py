@@ -1,5 +1,5 @@
 """Runs a cluster's control loops and nodes: controllers, the scheduler, the Service listeners
-(:mod:`labkit.embedded.proxy`) and one kubelet per node.
+(:mod:`labkit.embedded.kubeproxy`) and one kubelet per node.
 
 Every store change is handed to the controllers (which queue their own work) and, for pods
 bound to a node, to that node's kubelet. A node is stopped and started through its Node
@@ -23,10 +23,10 @@ from labkit.embedded.controllers.replicaset import ReplicaSetController
 from labkit.embedded.controllers.serviceaccounts import ServiceAccountsController
 from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet import Kubelet
+from labkit.embedded.kubeproxy.listeners import ServiceListeners
+from labkit.embedded.kubeproxy.router import ServiceRouter
 from labkit.embedded.names import ClusterNames
 from labkit.embedded.nodes import node_names
-from labkit.embedded.proxy import ServiceRouter
-from labkit.embedded.proxy.listeners import ServiceListeners
 from labkit.embedded.scheduler import Scheduler
 from labkit.embedded.store import Event
 from labkit.shared.contract import POWER_ANNOTATION

@@ -17,7 +17,7 @@ from labkit.embedded.apiserver.app import build_app
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.kubelet.network import PORTS_ANNOTATION, free_port
-from labkit.embedded.proxy import ServiceRouter
+from labkit.embedded.kubeproxy.router import ServiceRouter
 from labkit.embedded.resources import lookup
 from labkit.embedded.state import ClusterConfig
 from labkit.embedded.store import Store

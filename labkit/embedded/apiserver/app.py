@@ -16,7 +16,7 @@ from labkit.embedded.apiserver.logs import LogSource
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.service_proxy import TRAFFIC_PREFIX, ProxyHandler, RecordsHandler, Relay
 from labkit.embedded.apiserver.status import ApiError, unauthorized
-from labkit.embedded.proxy import ServiceRouter
+from labkit.embedded.kubeproxy.router import ServiceRouter
 from labkit.embedded.streaming import ContainerStreams
 
 log = logging.getLogger("labkit.apiserver")

@@ -25,7 +25,7 @@ from labkit.embedded.apiserver.portforward import PortForwardHandler
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.service_proxy import ProxyHandler
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed
-from labkit.embedded.proxy import ServiceRouter
+from labkit.embedded.kubeproxy.router import ServiceRouter
 from labkit.embedded.resources import ResourceType
 from labkit.embedded.streaming import ContainerStreams
 

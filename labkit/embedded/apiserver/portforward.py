@@ -31,8 +31,8 @@ from labkit.embedded.apiserver.exec import running_pod
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.apiserver.service_proxy import client_of
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed
-from labkit.embedded.proxy import CONNECT_FAILED, Record, ServiceRouter
-from labkit.embedded.proxy.table import is_loopback
+from labkit.embedded.kubeproxy.router import CONNECT_FAILED, Record, ServiceRouter
+from labkit.embedded.kubeproxy.table import is_loopback
 from labkit.shared.podports import pod_address
 
 log = logging.getLogger("labkit.portforward")

@@ -38,8 +38,16 @@ from yarl import URL
 
 from labkit.embedded.apiserver import routing
 from labkit.embedded.apiserver.status import ApiError, bad_request, method_not_allowed, not_found
-from labkit.embedded.proxy import CONNECT_FAILED, RANDOM, Endpoint, Record, Route, ServiceRouter, no_endpoints
-from labkit.embedded.proxy.table import is_loopback
+from labkit.embedded.kubeproxy.router import (
+    CONNECT_FAILED,
+    RANDOM,
+    Endpoint,
+    Record,
+    Route,
+    ServiceRouter,
+    no_endpoints,
+)
+from labkit.embedded.kubeproxy.table import is_loopback
 from labkit.embedded.resources import lookup
 from labkit.embedded.store import Store
 from labkit.shared.contract import TRAFFIC_GROUP_VERSION
@@ -148,7 +156,7 @@ def client_of(request: web.Request) -> str:
 
 class Relay:
     """Sends requests on to endpoints over pooled connections and streams the answers back,
-    keeping a traffic :class:`~labkit.embedded.proxy.Record` up to date when given one."""
+    keeping a traffic :class:`~labkit.embedded.kubeproxy.Record` up to date when given one."""
 
     def __init__(self, connect_timeout: float = 5.0, read_timeout: float = 60.0) -> None:
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)

@@ -22,8 +22,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from labkit.embedded.apiserver.status import ApiError, not_found
-from labkit.embedded.proxy.balancer import CLIENT_IP, MODES, RANDOM, ROUND_ROBIN, Balancer, Endpoint, Policy
-from labkit.embedded.proxy.records import (
+from labkit.embedded.kubeproxy.balancer import (
+    CLIENT_IP,
+    MODES,
+    RANDOM,
+    ROUND_ROBIN,
+    Balancer,
+    Endpoint,
+    Policy,
+)
+from labkit.embedded.kubeproxy.records import (
     CONNECT_FAILED,
     NO_ENDPOINTS,
     OK,
@@ -32,7 +40,7 @@ from labkit.embedded.proxy.records import (
     Record,
     RecordLog,
 )
-from labkit.embedded.proxy.table import BALANCING_ANNOTATION, SEED_ANNOTATION, ServiceTable, ServiceView
+from labkit.embedded.kubeproxy.table import BALANCING_ANNOTATION, SEED_ANNOTATION, ServiceTable, ServiceView
 from labkit.embedded.resources import lookup
 from labkit.embedded.state import ClusterConfig
 from labkit.embedded.store import Event, Store

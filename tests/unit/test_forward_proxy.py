@@ -14,11 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from labkit.embedded.httpproxy import HttpProxy, parse_host
+from labkit.embedded.forward_proxy import HttpProxy, parse_host
 from labkit.embedded.images import Image, ImageConfig
 from labkit.embedded.kubelet.env import Environment, proxy_env, service_env
 from labkit.embedded.kubelet.network import free_port
-from labkit.embedded.proxy import BALANCING_ANNOTATION
+from labkit.embedded.kubeproxy.router import BALANCING_ANNOTATION
 from tests.unit.test_service_proxy import NAMESPACES, SERVICES, Lab
 
 

@@ -3,7 +3,7 @@
 For each Service port it listens on ``<clusterIP>:<port>``; NodePort and LoadBalancer Services
 also on ``127.0.0.1:<nodePort>`` and on every node's InternalIP, LoadBalancers on
 ``<ingress IP>:<port>`` too. Headless Services get none. Each accepted connection gets ONE
-endpoint from the :class:`~labkit.embedded.proxy.ServiceRouter` (as kube-proxy picks per
+endpoint from the :class:`~labkit.embedded.kubeproxy.ServiceRouter` (as kube-proxy picks per
 connection) and its bytes are piped both ways to the endpoint's real address. A connection
 that finds no ready endpoint, or whose endpoint refuses, is reset at once, as a client of a
 real cluster sees it refused. A listener that cannot be opened (a port held by another
@@ -23,9 +23,9 @@ from typing import Any
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.base import Controller, Key
-from labkit.embedded.proxy import ServiceRouter
-from labkit.embedded.proxy.records import CONNECT_FAILED, Record
-from labkit.embedded.proxy.table import ServiceView
+from labkit.embedded.kubeproxy.records import CONNECT_FAILED, Record
+from labkit.embedded.kubeproxy.router import ServiceRouter
+from labkit.embedded.kubeproxy.table import ServiceView
 from labkit.shared.podports import real_port
 
 COMPONENT = "kube-proxy"

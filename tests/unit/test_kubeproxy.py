@@ -24,10 +24,10 @@ from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.endpoints import EndpointsController
 from labkit.embedded.kubelet.network import PORTS_ANNOTATION
-from labkit.embedded.proxy import ServiceRouter, no_endpoints
-from labkit.embedded.proxy.balancer import Balancer, Endpoint, Policy
-from labkit.embedded.proxy.listeners import ServiceListeners, Timeouts
-from labkit.embedded.proxy.records import RecordLog
+from labkit.embedded.kubeproxy.balancer import Balancer, Endpoint, Policy
+from labkit.embedded.kubeproxy.listeners import ServiceListeners, Timeouts
+from labkit.embedded.kubeproxy.records import RecordLog
+from labkit.embedded.kubeproxy.router import ServiceRouter, no_endpoints
 from labkit.embedded.resources import lookup
 from labkit.embedded.state import ClusterConfig
 from labkit.shared.timeutil import rfc3339

@@ -41,8 +41,8 @@ from aiohttp import web
 from yarl import URL
 
 from labkit.embedded.apiserver.service_proxy import Relay, UnreachableError, client_of, endpoint_text
-from labkit.embedded.proxy import Endpoint, Record, ServiceRouter, ServiceView
-from labkit.embedded.proxy.table import is_loopback
+from labkit.embedded.kubeproxy.router import Endpoint, Record, ServiceRouter, ServiceView
+from labkit.embedded.kubeproxy.table import is_loopback
 from labkit.embedded.store import Store
 from labkit.shared.podports import pod_address
 

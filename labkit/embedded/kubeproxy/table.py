@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from labkit.embedded.proxy.balancer import MODES, RANDOM, Endpoint, Policy
+from labkit.embedded.kubeproxy.balancer import MODES, RANDOM, Endpoint, Policy
 from labkit.embedded.state import ClusterConfig
 from labkit.embedded.store import Event, Store
 from labkit.shared.contract import BALANCING_ANNOTATION, SEED_ANNOTATION
