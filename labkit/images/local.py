@@ -1,6 +1,6 @@
 """The images labkit's own builder made: list, inspect, tag, remove and export them.
 
-A thin layer over :class:`labkit.embedded.imagestore.DiskImages` that speaks in labkit's
+A thin layer over :class:`labkit.shared.imagestore.DiskImages` that speaks in labkit's
 errors (:class:`~labkit.errors.ImageError`, with a hint), for the ``labkit image`` commands
 and the notebook API.
 """

@@ -369,7 +369,8 @@ COPY --from=build /a /b
         (9, "FROM", "1"),
         (10, "COPY", "1"),
     ]
-    assert found[2].text == "RUN echo one two"
+    # the continuation line keeps its indent, as the engine prints it: "Step 3/5 : RUN echo one     two"
+    assert found[2].text == "RUN echo one     two"
 
 
 # -- the local base image -------------------------------------------------------------------
