@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from labkit.clusters.base import ClusterBackend
 from labkit.clusters.detect import detect
 from labkit.config import settings
-from labkit.errors import ClusterError, LabWarning, UsageError
+from labkit.errors import LabWarning, UsageError
 from labkit.kube import listing, nodes, workloads
 from labkit.kube.apply import (
     Applied,
@@ -35,8 +34,16 @@ from labkit.kube.apply import (
 )
 from labkit.kube.http import Api
 from labkit.kube.kubectl import run_kubectl
+from labkit.kube.models import LabStatus, RunResult
 from labkit.kube.tracking import Record, session_id
-from labkit.kube.wait import parse_target, pending_load_balancers, wait_applied, wait_ready
+from labkit.kube.wait import (
+    load_balancer_warning,
+    parse_target,
+    pending_load_balancers,
+    refuse_pending_load_balancer,
+    wait_applied,
+    wait_ready,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,39 +56,6 @@ if TYPE_CHECKING:
     from labkit.kube.traffic import TrafficResult
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class LabStatus:
-    """What ``%lab`` shows: where this Lab works."""
-
-    target: str  # "embedded", "kind" or "kubeconfig"
-    cluster: str
-    context: str
-    server: str
-    nodes: list[str]
-    namespace: str
-    builder: str  # "embedded" or "docker"
-    runtime: str = ""  # how the nodes run containers (the embedded cluster: its isolation tool)
-
-
-@dataclass
-class RunResult:
-    """An image running once for a quick check: its address, its output, and how to stop it."""
-
-    tag: str
-    name: str  # the container's or pod's name
-    url: str | None  # where its server answers, when started with a port
-    _logs: Callable[[], str] = field(repr=False)
-    _stop: Callable[[], None] = field(repr=False)
-
-    def logs(self) -> str:
-        """Everything it printed so far."""
-        return self._logs()
-
-    def stop(self) -> None:
-        """Stop and remove it."""
-        self._stop()
 
 
 class Lab:
@@ -222,7 +196,7 @@ class Lab:
             self.made.add(manifest, applied.namespace)
         if not self.backend.has_load_balancer:
             for name in pending_load_balancers([stored for _, stored in done]):
-                warnings.warn(_no_load_balancer(name, self.target), LabWarning, stacklevel=3)
+                warnings.warn(load_balancer_warning(name, self.target), LabWarning, stacklevel=3)
         if on_applied is not None:
             on_applied([applied for applied, _ in done])
         if not wait:
@@ -258,13 +232,7 @@ class Lab:
         error names the unready pods and why."""
         kind, name = parse_target(what)
         if kind == "Service" and not self.backend.has_load_balancer:
-            _, svc = self.api.request("GET", f"/api/v1/namespaces/{self.namespace}/services/{name}")
-            if pending_load_balancers([svc] if isinstance(svc, dict) else []):
-                raise ClusterError(
-                    f"service/{name} is type LoadBalancer, and on {self.target} its EXTERNAL-IP "
-                    "stays <pending>: no load balancer runs there",
-                    f"use type NodePort, lab.traffic('{name}', via='proxy'), or install cloud-provider-kind",
-                )
+            refuse_pending_load_balancer(self.api, self.namespace, name, self.target)
         wait_ready(self.api, kind, name, self.namespace, timeout=timeout or settings().timeout,
                    progress=progress)  # fmt: skip
 
@@ -405,14 +373,6 @@ def disconnect() -> None:
     record; a reset still finds what the notebook made, by its labels)."""
     global _kernel_lab
     _kernel_lab = None
-
-
-def _no_load_balancer(name: str, target: str) -> str:
-    return (
-        f"service/{name} is type LoadBalancer: on {target} its EXTERNAL-IP stays <pending>, because "
-        f"no load balancer runs there. Reach it with lab.traffic('{name}', via='proxy'), a NodePort, "
-        "or `kubectl port-forward` (which pins one pod); on kind, cloud-provider-kind adds load balancers."
-    )
 
 
 __all__ = ["Lab", "LabStatus", "RunResult", "connect", "current", "disconnect"]

@@ -8,7 +8,7 @@ DataFrame with the columns a learner reads; pandas is imported only then.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -177,3 +177,39 @@ class Requests(Models[RequestSample]):
 def sorted_by_name(items: Iterable[Any]) -> list[Any]:
     """Models sorted by their ``name``."""
     return sorted(items, key=lambda m: str(m.name))
+
+
+# -- what the Lab answers ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    """What ``%lab`` shows: where this Lab works."""
+
+    target: str  # "embedded", "kind" or "kubeconfig"
+    cluster: str
+    context: str
+    server: str
+    nodes: list[str]
+    namespace: str
+    builder: str  # "embedded" or "docker"
+    runtime: str = ""  # how the nodes run containers (the embedded cluster: its isolation tool)
+
+
+@dataclass
+class RunResult:
+    """An image running once for a quick check: its address, its output, and how to stop it."""
+
+    tag: str
+    name: str  # the container's or pod's name
+    url: str | None  # where its server answers, when started with a port
+    _logs: Callable[[], str] = dataclasses.field(repr=False)
+    _stop: Callable[[], None] = dataclasses.field(repr=False)
+
+    def logs(self) -> str:
+        """Everything it printed so far."""
+        return self._logs()
+
+    def stop(self) -> None:
+        """Stop and remove it."""
+        self._stop()

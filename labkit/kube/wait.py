@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from labkit.errors import NotReadyError, UsageError
+from labkit.errors import ClusterError, NotReadyError, UsageError
 from labkit.kube.apply import Applied
 from labkit.kube.http import Api
 from labkit.kube.poll import poll_until
@@ -194,6 +194,27 @@ def pending_load_balancers(stored: list[dict[str, Any]]) -> list[str]:
         for obj in stored
         if obj.get("kind") == "Service" and obj.get("spec", {}).get("type") == "LoadBalancer"
     ]
+
+
+def load_balancer_warning(name: str, target: str) -> str:
+    """What to tell a learner who applied a LoadBalancer Service where no load balancer runs."""
+    return (
+        f"service/{name} is type LoadBalancer: on {target} its EXTERNAL-IP stays <pending>, because "
+        f"no load balancer runs there. Reach it with lab.traffic('{name}', via='proxy'), a NodePort, "
+        "or `kubectl port-forward` (which pins one pod); on kind, cloud-provider-kind adds load balancers."
+    )
+
+
+def refuse_pending_load_balancer(api: Api, namespace: str, name: str, target: str) -> None:
+    """ClusterError when ``service/name`` is a LoadBalancer, which never becomes ready where no
+    load balancer runs (waiting for it would only time out)."""
+    _, svc = api.request("GET", f"/api/v1/namespaces/{namespace}/services/{name}")
+    if pending_load_balancers([svc] if isinstance(svc, dict) else []):
+        raise ClusterError(
+            f"service/{name} is type LoadBalancer, and on {target} its EXTERNAL-IP "
+            "stays <pending>: no load balancer runs there",
+            f"use type NodePort, lab.traffic('{name}', via='proxy'), or install cloud-provider-kind",
+        )
 
 
 def wait_applied(

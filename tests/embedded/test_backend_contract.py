@@ -8,13 +8,11 @@ is missing."""
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from labkit.clusters.embedded import EmbeddedBackend
 from labkit.clusters.kind import KindBackend
@@ -23,7 +21,7 @@ from labkit.errors import UsageError
 from labkit.lab import Lab
 from tests.conftest import Cluster
 from tests.docker.conftest import docker_client  # noqa: F401 - a fixture
-from tests.embedded.test_kind_backend import FAKE_KIND
+from tests.embedded.test_kind_backend import install_fake_kind
 
 APP = """\
 apiVersion: v1
@@ -46,22 +44,6 @@ spec:
 """
 
 
-def _kind(tmp_path: Path, cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> KindBackend:
-    state, bin_dir = tmp_path / "kind-state", tmp_path / "bin"
-    state.mkdir()
-    bin_dir.mkdir()
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    config["contexts"][0]["name"] = config["current-context"] = "kind-labkit"
-    (state / "kubeconfig").write_text(yaml.safe_dump(config))
-    (state / "created").touch()  # the kind cluster exists already
-    kind = bin_dir / "kind"
-    kind.write_text(FAKE_KIND.format(python=sys.executable, state=str(state)))
-    kind.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
-    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
-    return KindBackend()
-
-
 @pytest.fixture(
     params=["embedded", "kubeconfig", pytest.param("kind", marks=pytest.mark.docker)],
 )
@@ -77,7 +59,8 @@ def lab(
         backend = KubeconfigBackend()
     else:
         request.getfixturevalue("docker_client")  # the kind target needs a Docker Engine
-        backend = _kind(tmp_path, cluster, monkeypatch)
+        install_fake_kind(tmp_path, cluster, monkeypatch, created=True)  # the kind cluster exists
+        backend = KindBackend()
     made = Lab(backend, session=f"contract-{uuid.uuid4().hex[:6]}")
     made.use(f"c-{request.param}-{uuid.uuid4().hex[:6]}")
     yield made

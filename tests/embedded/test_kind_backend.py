@@ -51,6 +51,14 @@ DOCKERFILE = 'FROM {base}\nRUN echo built > /built.txt\nCMD ["cat", "/built.txt"
 @pytest.fixture
 def fake_kind(tmp_path: Path, cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fake kind on PATH (its state dir is returned) and a LABKIT_HOME of its own."""
+    yield install_fake_kind(tmp_path, cluster, monkeypatch)
+
+
+def install_fake_kind(
+    tmp_path: Path, cluster: Cluster, monkeypatch: pytest.MonkeyPatch, *, created: bool = False
+) -> Path:
+    """Put a fake kind on PATH whose "kind-labkit" cluster is ``cluster`` (already made when
+    ``created``), with a LABKIT_HOME of its own; returns the fake's state directory."""
     state, bin_dir = tmp_path / "kind-state", tmp_path / "bin"
     state.mkdir()
     bin_dir.mkdir()
@@ -62,7 +70,9 @@ def fake_kind(tmp_path: Path, cluster: Cluster, monkeypatch: pytest.MonkeyPatch)
     kind.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
     monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
-    yield state
+    if created:
+        (state / "created").touch()
+    return state
 
 
 def calls(state: Path) -> list[list[str]]:

@@ -121,7 +121,7 @@ def test_a_built_image_deploys_serves_scales_heals_and_resets(lab: Lab, image: s
     assert "deployment/hello" in set(events["object"])
 
     served = lab.traffic("hello", 20).frame
-    assert set(served["pod"]) == set(pods["name"]) and served["status"].eq(200).all()
+    assert set(served["pod"]) == set(pods["name"]) and served["status"].eq(200).all(), served.to_string()
 
     lab.scale("hello", 3)
     lab.wait_ready("deployment/hello", timeout=30)

@@ -8,7 +8,6 @@ second of each change.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.endpoints import EndpointsController, find_port
 from labkit.embedded.resources import lookup
 from labkit.shared.timeutil import rfc3339
+from tests.unit.support import eventually
 
 PODS = lookup("", "v1", "pods")
 SERVICES = lookup("", "v1", "services")
@@ -48,18 +48,6 @@ def run(ctx: ClusterContext, scenario: Callable[[EndpointsController], Awaitable
             await controller.stop()
 
     asyncio.run(main())
-
-
-async def eventually(what: Callable[[], Any], timeout: float = 1.0) -> Any:
-    """Poll until ``what()`` is truthy (within ``timeout`` seconds, the issue's bound); its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what()!r}")
-        await asyncio.sleep(0.005)
 
 
 def service(ctx: ClusterContext, name: str = "web", **spec: Any) -> Obj:

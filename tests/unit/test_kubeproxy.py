@@ -31,6 +31,7 @@ from labkit.embedded.kubeproxy.router import ServiceRouter, no_endpoints
 from labkit.embedded.resources import lookup
 from labkit.embedded.state import ClusterConfig
 from labkit.shared.timeutil import rfc3339
+from tests.unit import support
 
 PODS = lookup("", "v1", "pods")
 SERVICES = lookup("", "v1", "services")
@@ -204,15 +205,8 @@ def run(
 
 
 async def eventually(what: Callable[[], Any], timeout: float = 2.0) -> Any:
-    """Poll until ``what()`` is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what()!r}")
-        await asyncio.sleep(0.005)
+    """Poll until ``what()`` is truthy, within two seconds by default; its value."""
+    return await support.eventually(what, timeout)
 
 
 async def ask(host: str, port: int, client_ip: str | None = None, line: bytes = b"hi\n") -> str:
