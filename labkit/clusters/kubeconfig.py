@@ -97,18 +97,28 @@ class KubeconfigBackend(ClusterBackend):
             )
 
     def _entry(self) -> tuple[str, dict[str, Any]]:
-        try:
-            config = yaml.safe_load(self.path.read_text()) or {}
-        except OSError as err:
+        """The context to use and its entry, read with the official client's kubeconfig loader."""
+        from kubernetes.config import ConfigException
+        from kubernetes.config.kube_config import KubeConfigMerger
+
+        if not self.path.is_file():
             raise TargetError(
-                f"no kubeconfig at {self.path}: {err.strerror}",
+                f"no kubeconfig at {self.path}",
                 "set KUBECONFIG to your kubeconfig file, "
                 "or use the embedded cluster: labkit.connect('embedded')",
-            ) from err
+            )
+        try:
+            merged = KubeConfigMerger(str(self.path)).config
         except yaml.YAMLError as err:
             raise TargetError(f"the kubeconfig {self.path} is not valid YAML: {err}") from err
-        name = self.context or config.get("current-context")
-        contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or []}
+        except (ConfigException, OSError) as err:
+            raise TargetError(f"cannot read the kubeconfig {self.path}: {err}") from err
+        if merged is None or not hasattr(merged, "safe_get"):
+            raise TargetError(f"the kubeconfig {self.path} holds no configuration")
+        name = self.context or merged.safe_get("current-context")
+        contexts = {
+            c.safe_get("name"): c.safe_get("context") or {} for c in merged.safe_get("contexts") or []
+        }
         if not name:
             raise UsageError(
                 f"the kubeconfig {self.path} has no current context",
@@ -120,7 +130,7 @@ class KubeconfigBackend(ClusterBackend):
                 f'the kubeconfig {self.path} has no context "{name}"',
                 f"its contexts: {', '.join(map(str, contexts)) or '(none)'}",
             )
-        return str(name), contexts[name]
+        return str(name), dict(contexts[name])
 
     @cached_property
     def _docker(self) -> DockerBuilder:

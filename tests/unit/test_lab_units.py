@@ -3,6 +3,8 @@ pod problems, target choice and configuration."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from traitlets import TraitError
 from traitlets.config import Config
@@ -11,7 +13,7 @@ from labkit.clusters.detect import configured_target, detect
 from labkit.clusters.kind import is_latest
 from labkit.clusters.kubeconfig import registry_of
 from labkit.config import LabConfig, settings
-from labkit.errors import ManifestError, UsageError
+from labkit.errors import ManifestError, TargetError, UsageError
 from labkit.kube.apply import Manifest, action_of, invalid_message, parse_manifests
 from labkit.kube.wait import parse_target, pod_problem, rollout_status
 
@@ -212,3 +214,49 @@ def test_auto_means_the_configured_target_else_the_environment_else_embedded(
         configured_target()
     with pytest.raises(UsageError, match="unknown target 'docker'"):
         detect("docker")
+
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c1, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u1, user: {token: t}}]
+contexts:
+- {name: one, context: {cluster: c1, user: u1, namespace: dev}}
+- {name: two, context: {cluster: c1, user: u1}}
+"""
+
+
+def test_a_kubeconfig_context_is_read_with_the_official_loader(tmp_path: Path) -> None:
+    from labkit.clusters.kubeconfig import KubeconfigBackend
+
+    path = tmp_path / "config"
+    path.write_text(KUBECONFIG + "current-context: two\n")
+    info = KubeconfigBackend(kubeconfig=path).describe()
+    assert (info.cluster, info.context, info.kubeconfig) == ("c1", "two", path)
+    assert KubeconfigBackend("one", kubeconfig=path).describe().context == "one"
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "error", "words"),
+    [
+        (None, None, "TargetError", "no kubeconfig at"),
+        ("clusters: [\n", None, "TargetError", "is not valid YAML"),
+        ("", None, "TargetError", "cannot read the kubeconfig"),
+        (KUBECONFIG, None, "UsageError", "has no current context"),
+        (KUBECONFIG + "current-context: two\n", "three", "UsageError", 'has no context "three"'),
+    ],
+)
+def test_a_bad_kubeconfig_says_what_is_wrong(
+    tmp_path: Path, text: str | None, context: str | None, error: str, words: str
+) -> None:
+    from labkit.clusters.kubeconfig import KubeconfigBackend
+
+    path = tmp_path / "config"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(UsageError if error == "UsageError" else TargetError) as err:
+        KubeconfigBackend(context, kubeconfig=path).ensure_running()
+    assert words in str(err.value) and str(path) in str(err.value)
+    if error == "UsageError":
+        assert "one, two" in (err.value.hint or "")
