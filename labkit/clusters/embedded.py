@@ -57,6 +57,7 @@ class EmbeddedCluster:
             raise UsageError(str(e)) from None
         self.name = name
         self.home = home or labkit_home()
+        self._cached: tuple[int, Endpoint] | None = None  # (kubeconfig mtime, endpoint)
 
     # -- inspection ----------------------------------------------------------------------
 
@@ -93,7 +94,7 @@ class EmbeddedCluster:
         answer. An API error becomes a ClusterError carrying the server's message."""
         if not self.dir.kubeconfig.exists():
             raise ClusterError(f'cluster "{self.name}" has no kubeconfig yet', "start it: labkit cluster up")
-        endpoint = Endpoint.from_kubeconfig(self.dir.kubeconfig, self.dir.context)
+        endpoint = self._endpoint()
         api = Api(endpoint, KeepAliveTransport(endpoint, timeout), hint=f"see its log: {self.dir.log}")
         try:
             status, answer = api.request(method, path, body, content_type=content_type)
@@ -108,7 +109,15 @@ class EmbeddedCluster:
         """The API server's URL, when the cluster has a kubeconfig."""
         if not self.dir.kubeconfig.exists():
             return None
-        return Endpoint.from_kubeconfig(self.dir.kubeconfig, self.dir.context).server
+        return self._endpoint().server
+
+    def _endpoint(self) -> Endpoint:
+        """The API server as the kubeconfig says, read again only when the daemon rewrote it
+        (a restart picks a new port): polling loops and status calls reuse it."""
+        stamp = self.dir.kubeconfig.stat().st_mtime_ns
+        if self._cached is None or self._cached[0] != stamp:
+            self._cached = (stamp, Endpoint.from_kubeconfig(self.dir.kubeconfig, self.dir.context))
+        return self._cached[1]
 
     def status(self) -> ClusterStatus:
         """Running, stopped or absent, with its server and nodes when running."""
