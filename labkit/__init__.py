@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 __all__ = ["Lab", "LabError", "__version__", "connect", "load_ipython_extension"]
 
 # -- Lab side: connect and Lab load on first use, so `import labkit` stays light -----------------
-_LAZY = {"connect": "labkit.lab", "Lab": "labkit.lab"}
+_LAZY = {"connect": "labkit.kernel", "Lab": "labkit.lab"}
 
 
 def __getattr__(name: str) -> object:

@@ -1,10 +1,10 @@
 """The Lab: everything a notebook does with images and a cluster, as plain Python.
 
-``connect()`` picks a cluster target (embedded, kind or a kubeconfig context, see
-:mod:`labkit.clusters.detect`), makes sure it runs and returns a :class:`Lab`. The magics only
-parse their arguments and call these methods, so anything a magic does, Python can do too.
-One Lab per kernel: ``connect()`` hands back the Lab the magics use unless another target is
-asked for. The Lab is a facade: the work is done in :mod:`labkit.kube` and the backends.
+A :class:`Lab` is one cluster target (a backend of :mod:`labkit.clusters`), its image builder,
+a namespace and the record of what the notebook made. ``labkit.connect()`` (:mod:`labkit.kernel`)
+returns the kernel's one Lab. The magics only parse their arguments and call these methods, so
+anything a magic does, Python can do too. The Lab is a facade: the work is done in
+:mod:`labkit.kube`, :mod:`labkit.images` and the backends.
 
 Defaults (namespace, wait timeout, balancing, seed) come from :func:`labkit.config.settings`,
 which ``%config Lab.<option>`` changes.
@@ -12,43 +12,31 @@ which ``%config Lab.<option>`` changes.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.clusters.base import ClusterBackend
-from labkit.clusters.detect import detect
 from labkit.config import settings
-from labkit.errors import LabWarning, UsageError
 from labkit.kube import listing, nodes, workloads
-from labkit.kube.apply import (
-    Applied,
-    Manifest,
-    apply_all,
-    delete_all,
-    diff_all,
-    manifest_text,
-    parse_manifests,
-)
+from labkit.kube.apply import Applied, Manifest, delete_all, diff_all, manifest_text, parse_manifests
 from labkit.kube.http import Api
 from labkit.kube.kubectl import run_kubectl
 from labkit.kube.models import LabStatus, RunResult
 from labkit.kube.tracking import Record, session_id
 from labkit.kube.wait import (
-    load_balancer_warning,
     parse_target,
-    pending_load_balancers,
     refuse_pending_load_balancer,
     wait_applied,
     wait_ready,
+    warn_pending_load_balancers,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from labkit.images.docker_builder import DockerBuilder
+    from labkit.images.builders import ImageBuilder
     from labkit.images.models import BuildResult, BuildStep
     from labkit.kube.client import KubeClient
     from labkit.kube.exec import ExecResult
@@ -65,6 +53,7 @@ class Lab:
         backend.ensure_running()
         info = backend.describe()
         self.backend = backend
+        self.images: ImageBuilder = backend.image_builder()
         self.target: str = backend.name
         self.cluster: str = info.cluster
         self.context: str = info.context
@@ -87,30 +76,17 @@ class Lab:
         """Raw JSON requests over one keep-alive connection."""
         return self.kube.http()
 
-    @cached_property
-    def _docker(self) -> DockerBuilder:
-        from labkit.images.docker_builder import DockerBuilder
-
-        return DockerBuilder()
-
     # -- where ------------------------------------------------------------------------------
 
     def status(self) -> LabStatus:
         """The target, cluster, context, API server, node names, namespace, builder and runtime."""
         names, runtime = listing.runtime(self.api)
         return LabStatus(self.target, self.cluster, self.context, self.kube.server, names,
-                         self.namespace, self.backend.builder, runtime)  # fmt: skip
+                         self.namespace, self.images.name, runtime)  # fmt: skip
 
     def use(self, namespace: str) -> None:
         """Work in ``namespace`` from now on; it is created if absent (and :meth:`reset` deletes it)."""
-        status, _ = self.api.request("GET", f"/api/v1/namespaces/{namespace}")
-        if status == 404:
-            manifest = self.made.stamp(Manifest({"apiVersion": "v1", "kind": "Namespace",
-                                                 "metadata": {"name": namespace}}, 1, 1))  # fmt: skip
-            status, made = self.api.request("POST", "/api/v1/namespaces", manifest.obj)
-            if status >= 400:
-                raise UsageError(f'cannot create namespace "{namespace}": {(made or {}).get("message")}')
-            self.made.add(manifest, None)
+        self.made.ensure_namespace(self.api, namespace)
         self.namespace = namespace
 
     # -- images ---------------------------------------------------------------------------------
@@ -127,18 +103,18 @@ class Lab:
     ) -> BuildResult:
         """Build ``dockerfile`` (its text) as ``tag`` with this target's builder, and make the
         image available to the cluster (kind: loaded into the nodes; kubeconfig: pushed)."""
+        self.backend.check_tag(tag)
         where = Path(context).expanduser() if context is not None else None
-        result = self.backend.build(
-            dockerfile, tag, where, build_args=build_args, no_cache=no_cache, progress=progress
-        )
+        result = self.images.build(dockerfile, tag, where, build_args=build_args, no_cache=no_cache,
+                                   progress=progress)  # fmt: skip
         self.backend.load_image(tag)
         return result
 
     def run(self, tag: str, *, port: int | None = None) -> RunResult:
         """Run an image once for a quick check (a container with Docker, a pod on the embedded
         cluster), with ``PORT`` set when ``port`` is given; ``.url``, ``.logs()``, ``.stop()``."""
-        if self.backend.builder == "docker":
-            running = self._docker.run(tag, port=port)
+        running = self.images.run_once(tag, port=port)
+        if running is not None:
             return RunResult(tag, running.name, running.url if port else None, running.logs, running.stop)
         pod = workloads.run_pod(tag, port)
         name = pod["metadata"]["name"]
@@ -190,13 +166,9 @@ class Lab:
         on_applied: Callable[[list[Applied]], None] | None,
     ) -> list[Applied]:
         ns = namespace or self.namespace
-        stamped = [self.made.stamp(m) for m in manifests]
-        done = apply_all(self.api, stamped, ns)
-        for manifest, (applied, _) in zip(stamped, done, strict=True):
-            self.made.add(manifest, applied.namespace)
+        done = self.made.apply(self.api, manifests, ns)
         if not self.backend.has_load_balancer:
-            for name in pending_load_balancers([stored for _, stored in done]):
-                warnings.warn(load_balancer_warning(name, self.target), LabWarning, stacklevel=3)
+            warn_pending_load_balancers([stored for _, stored in done], self.target)
         if on_applied is not None:
             on_applied([applied for applied, _ in done])
         if not wait:
@@ -337,42 +309,4 @@ class Lab:
         return run_kubectl(args, self.kubeconfig, self.context, self.namespace, settings().timeout)
 
 
-_kernel_lab: Lab | None = None  # the one Lab of this kernel: connect() and the magics share it
-
-
-def connect(target: str = "auto", context: str | None = None, namespace: str | None = None) -> Lab:
-    """The kernel's Lab on ``target``: "embedded" (started if it is not running), "kind" (created
-    with 3 nodes if absent), "kubeconfig" (``context``, else the current one), or "auto": the
-    configured target (``%config Lab.target``, else ``$LABKIT_TARGET``), else embedded.
-
-    In one kernel this returns the same Lab the magics use (its namespace, and its record of what
-    the notebook made) while the target is the same cluster; another target makes a new Lab,
-    which the magics then use too. ``namespace`` switches to a namespace without creating it."""
-    global _kernel_lab
-    backend = detect(target, context)
-    current = _kernel_lab
-    if current is not None and (backend.name, backend.describe()) == (
-        current.backend.name,
-        current.backend.describe(),
-    ):
-        current.backend.ensure_running()  # it may have been stopped since
-    else:
-        current = _kernel_lab = Lab(backend, namespace)
-    if namespace:
-        current.namespace = namespace
-    return current
-
-
-def current() -> Lab | None:
-    """The kernel's Lab, if one is connected."""
-    return _kernel_lab
-
-
-def disconnect() -> None:
-    """Forget the kernel's Lab: the next ``connect()`` or magic makes a new one (with an empty
-    record; a reset still finds what the notebook made, by its labels)."""
-    global _kernel_lab
-    _kernel_lab = None
-
-
-__all__ = ["Lab", "LabStatus", "RunResult", "connect", "current", "disconnect"]
+__all__ = ["Lab", "LabStatus", "RunResult"]

@@ -122,11 +122,11 @@ def start_cluster(home: Path, name: str = "test", nodes: int = 3) -> Cluster:
 @pytest.fixture(autouse=True, scope="module")
 def one_kernel_per_module() -> Iterator[None]:
     """Each test module is a kernel of its own: its first ``connect()`` makes a new Lab."""
-    from labkit import lab
+    from labkit import kernel
 
-    lab.disconnect()
+    kernel.disconnect()
     yield
-    lab.disconnect()
+    kernel.disconnect()
 
 
 @pytest.fixture(scope="session")

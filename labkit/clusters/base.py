@@ -1,20 +1,20 @@
 """What the Lab needs from a cluster target: a small interface, one implementation per target.
 
-A backend knows how to bring its cluster up, where its kubeconfig is, how images built here
-reach its nodes and whether it can power nodes off. Everything else (applying manifests,
-waiting, listing) goes through the Kubernetes API and is the same for every target.
+A backend knows how to bring its cluster up, where its kubeconfig is, which image builder its
+nodes can run images from, how images built here reach its nodes, and whether it can power
+nodes off. Building itself is the builder's (:mod:`labkit.images.builders`); everything else
+(applying manifests, waiting, listing) goes through the Kubernetes API, the same for every target.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import UsageError
-from labkit.images.models import BuildResult, ProgressCallback
+from labkit.images.builders import ImageBuilder
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,6 @@ class ClusterBackend(abc.ABC):
     """One cluster target. Methods may raise :class:`~labkit.errors.LabError` subclasses only."""
 
     name: str = ""  # "embedded", "kind" or "kubeconfig"
-    builder: str = ""  # which builder makes its images: "embedded" or "docker"
     has_load_balancer: bool = True  # whether a LoadBalancer Service gets an external address
 
     @abc.abstractmethod
@@ -42,17 +41,12 @@ class ClusterBackend(abc.ABC):
         """The cluster's name, the context to use and the kubeconfig file holding it."""
 
     @abc.abstractmethod
-    def build(
-        self,
-        dockerfile: str,
-        tag: str,
-        context: Path | None,
-        *,
-        build_args: Mapping[str, str] | None = None,
-        no_cache: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> BuildResult:
-        """Build ``dockerfile`` (its text) with the builder this target uses."""
+    def image_builder(self) -> ImageBuilder:
+        """The builder whose images this cluster's nodes can run."""
+
+    def check_tag(self, tag: str) -> None:
+        """Refuse, before a build starts, a tag this cluster could never run (nothing by default)."""
+        return None
 
     @abc.abstractmethod
     def load_image(self, tag: str) -> None:

@@ -14,9 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from labkit.clusters.base import ClusterBackend, ClusterInfo
 from labkit.config import settings
 from labkit.errors import ClusterError, UsageError
-from labkit.images.models import BuildResult, ProgressCallback
+from labkit.images.builders import EmbeddedImageBuilder
 from labkit.kube.http import Api, Endpoint, KeepAliveTransport
 from labkit.shared.contract import ISOLATION_ANNOTATION, POWER_ANNOTATION
 from labkit.shared.layout import DAEMON_MODULE, ClusterLayout, cluster_names, labkit_home
@@ -310,7 +309,6 @@ class EmbeddedBackend(ClusterBackend):
     """labkit's own cluster: started on first use, reused while it runs."""
 
     name = "embedded"
-    builder = "embedded"
 
     def __init__(self, cluster: str = DEFAULT_NAME) -> None:
         self.cluster = EmbeddedCluster(cluster)
@@ -325,29 +323,9 @@ class EmbeddedBackend(ClusterBackend):
         """The cluster's name, its context and its kubeconfig under ``$LABKIT_HOME``."""
         return ClusterInfo(self.cluster.name, self.cluster.dir.context, self.cluster.dir.kubeconfig)
 
-    def build(
-        self,
-        dockerfile: str,
-        tag: str,
-        context: Path | None,
-        *,
-        build_args: Mapping[str, str] | None = None,
-        no_cache: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> BuildResult:
-        """Build with labkit's embedded builder into the store the cluster's kubelets read."""
-        from labkit.images import embedded_builder
-
-        with tempfile.TemporaryDirectory(prefix="labkit-context-") as empty:
-            return embedded_builder.build(
-                context if context is not None else Path(empty),
-                tag,
-                dockerfile_text=dockerfile,
-                build_args=dict(build_args or {}),
-                no_cache=no_cache,
-                progress=progress,
-                home=self.cluster.home,
-            )
+    def image_builder(self) -> EmbeddedImageBuilder:
+        """labkit's embedded builder, into the store under this cluster's ``$LABKIT_HOME``."""
+        return EmbeddedImageBuilder(self.cluster.home)
 
     def load_image(self, tag: str) -> None:
         """Nothing to do: the kubelets read the same image store the builder writes."""

@@ -9,18 +9,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import warnings
-from collections.abc import Mapping
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from labkit.clusters.base import ClusterBackend, ClusterInfo
 from labkit.errors import EngineError, LabWarning, TargetError
-from labkit.images.models import BuildResult, ProgressCallback
+from labkit.images.builders import DockerImageBuilder
 from labkit.shared.layout import kind_dir
-
-if TYPE_CHECKING:
-    from labkit.images.docker_builder import DockerBuilder
 
 CLUSTER_CONFIG = """\
 # labkit: one control plane and two workers
@@ -56,7 +50,6 @@ class KindBackend(ClusterBackend):
     """A kind cluster named ``name`` (default "labkit"): created with 3 nodes if absent."""
 
     name = "kind"
-    builder = "docker"
     has_load_balancer = False
 
     def __init__(self, cluster: str = "labkit") -> None:
@@ -84,33 +77,15 @@ class KindBackend(ClusterBackend):
         """kind names the context ``kind-<cluster>``."""
         return ClusterInfo(f"kind-{self.cluster}", f"kind-{self.cluster}", self.kubeconfig_path)
 
-    def build(
-        self,
-        dockerfile: str,
-        tag: str,
-        context: Path | None,
-        *,
-        build_args: Mapping[str, str] | None = None,
-        no_cache: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> BuildResult:
-        """Build with the Docker Engine."""
-        return self._docker.build(
-            dockerfile, context, tag=tag, build_args=build_args, no_cache=no_cache, progress=progress
-        )
+    def image_builder(self) -> DockerImageBuilder:
+        """The Docker Engine, whose images ``kind load`` copies into the nodes."""
+        return DockerImageBuilder()
 
     def load_image(self, tag: str) -> None:
         """``kind load docker-image TAG`` into every node; warns about ``:latest``."""
         if is_latest(tag):
             warnings.warn(latest_warning(tag), LabWarning, stacklevel=3)
         self._kind("load", "docker-image", tag, "--name", self.cluster, timeout=CREATE_TIMEOUT)
-
-    @cached_property
-    def _docker(self) -> DockerBuilder:
-        from labkit.images.docker_builder import DockerBuilder
-
-        self._check_engine()
-        return DockerBuilder()
 
     def _check_engine(self) -> None:
         from labkit.images.docker_runner import connect

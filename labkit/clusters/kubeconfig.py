@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from labkit.clusters.base import ClusterBackend, ClusterInfo
 from labkit.errors import TargetError, UsageError
-from labkit.images.models import BuildResult, ProgressCallback
-
-if TYPE_CHECKING:
-    from labkit.images.docker_builder import DockerBuilder
+from labkit.images.builders import DockerImageBuilder
 
 
 def kubeconfig_file() -> Path:
@@ -42,7 +37,6 @@ class KubeconfigBackend(ClusterBackend):
     """A context of the user's kubeconfig (its current context by default)."""
 
     name = "kubeconfig"
-    builder = "docker"
 
     def __init__(self, context: str | None = None, kubeconfig: Path | None = None) -> None:
         self.path = kubeconfig or kubeconfig_file()
@@ -57,21 +51,13 @@ class KubeconfigBackend(ClusterBackend):
         name, entry = self._entry()
         return ClusterInfo(str(entry.get("cluster", "")), name, self.path)
 
-    def build(
-        self,
-        dockerfile: str,
-        tag: str,
-        context: Path | None,
-        *,
-        build_args: Mapping[str, str] | None = None,
-        no_cache: bool = False,
-        progress: ProgressCallback | None = None,
-    ) -> BuildResult:
-        """Build with the Docker Engine; the tag must name the registry it will be pushed to."""
+    def image_builder(self) -> DockerImageBuilder:
+        """The Docker Engine, which builds and then pushes to the registry the tag names."""
+        return DockerImageBuilder()
+
+    def check_tag(self, tag: str) -> None:
+        """A tag must name a registry: the cluster pulls from there, it cannot see this machine."""
         self._require_registry(tag)
-        return self._docker.build(
-            dockerfile, context, tag=tag, build_args=build_args, no_cache=no_cache, progress=progress
-        )
 
     def load_image(self, tag: str) -> None:
         """Push the image to the registry its tag names."""
@@ -132,8 +118,3 @@ class KubeconfigBackend(ClusterBackend):
             )
         return str(name), dict(contexts[name])
 
-    @cached_property
-    def _docker(self) -> DockerBuilder:
-        from labkit.images.docker_builder import DockerBuilder
-
-        return DockerBuilder()

@@ -15,7 +15,8 @@ import os
 import secrets
 from typing import Any
 
-from labkit.kube.apply import Applied, Manifest, delete_all
+from labkit.errors import UsageError
+from labkit.kube.apply import Applied, Manifest, apply_all, delete_all
 from labkit.kube.http import Api, Resource
 from labkit.shared.contract import MANAGED_BY, MANAGED_LABEL, SESSION_LABEL
 
@@ -23,6 +24,7 @@ SESSION_ENV = ("LABKIT_SESSION", "JPY_SESSION_NAME")
 # kinds a controller or the cluster itself makes and cleans up: never searched by label
 DERIVED = {"Event", "Endpoints", "EndpointSlice", "Lease", "ControllerRevision", "ReplicaSet"}
 Key = tuple[str, str, "str | None", str]  # apiVersion, kind, namespace, name
+Stored = dict[str, Any]  # an object as the API server stored it
 
 
 def session_id(source: str | None = None) -> str:
@@ -67,6 +69,27 @@ class Record:
         key = (manifest.api_version, manifest.kind, namespace, manifest.name)
         self._made.pop(key, None)
         self._made[key] = _ref(manifest.api_version, manifest.kind, manifest.name, namespace)
+
+    def apply(self, api: Api, manifests: list[Manifest], namespace: str) -> list[tuple[Applied, Stored]]:
+        """Server-side apply ``manifests``, stamped with this session's labels, and remember each
+        object; returns what :func:`~labkit.kube.apply.apply_all` does."""
+        stamped = [self.stamp(m) for m in manifests]
+        done = apply_all(api, stamped, namespace)
+        for manifest, (applied, _) in zip(stamped, done, strict=True):
+            self.add(manifest, applied.namespace)
+        return done
+
+    def ensure_namespace(self, api: Api, namespace: str) -> None:
+        """Create ``namespace`` unless it exists, and remember it (so a reset deletes it)."""
+        status, _ = api.request("GET", f"/api/v1/namespaces/{namespace}")
+        if status != 404:
+            return
+        obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        manifest = self.stamp(Manifest(obj, 1, 1))
+        status, made = api.request("POST", "/api/v1/namespaces", manifest.obj)
+        if status >= 400:
+            raise UsageError(f'cannot create namespace "{namespace}": {(made or {}).get("message")}')
+        self.add(manifest, None)
 
     def discard(self, manifest: Manifest, namespace: str | None) -> None:
         """Forget an object (it was deleted)."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
-from labkit.errors import ClusterError, NotReadyError, UsageError
+from labkit.errors import ClusterError, LabWarning, NotReadyError, UsageError
 from labkit.kube.apply import Applied
 from labkit.kube.http import Api
 from labkit.kube.poll import poll_until
@@ -203,6 +204,13 @@ def load_balancer_warning(name: str, target: str) -> str:
         f"no load balancer runs there. Reach it with lab.traffic('{name}', via='proxy'), a NodePort, "
         "or `kubectl port-forward` (which pins one pod); on kind, cloud-provider-kind adds load balancers."
     )
+
+
+def warn_pending_load_balancers(stored: list[dict[str, Any]], target: str) -> None:
+    """A LabWarning for each LoadBalancer Service among applied objects (on a target without a
+    load balancer), pointing at the caller of the Lab's ``apply``."""
+    for name in pending_load_balancers(stored):
+        warnings.warn(load_balancer_warning(name, target), LabWarning, stacklevel=4)
 
 
 def refuse_pending_load_balancer(api: Api, namespace: str, name: str, target: str) -> None:

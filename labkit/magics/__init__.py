@@ -32,9 +32,9 @@ class LabMagics(Magics):
     def lab(self) -> Lab:
         """The kernel's Lab (the one ``labkit.connect()`` returns), connected with the notebook's
         ``%config Lab`` on first use."""
-        from labkit import lab
+        from labkit import kernel
 
-        return lab.current() or lab.connect()
+        return kernel.current() or kernel.connect()
 
     @line_magic("lab")
     def lab_magic(self, line: str) -> None:

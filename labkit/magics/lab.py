@@ -54,7 +54,7 @@ def _connect(target: str | None, context: str | None) -> None:
     if target not in TARGETS:
         choice = ", ".join(TARGETS)
         raise args.fail(args.lab, f"%lab connect needs a target, one of {choice} (not {target!r})")
-    from labkit.lab import connect
+    from labkit.kernel import connect
 
     print(status_text(connect(target, context=context).status()), flush=True)
 
