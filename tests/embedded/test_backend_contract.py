@@ -17,7 +17,7 @@ import pytest
 from labkit.clusters.embedded import EmbeddedBackend
 from labkit.clusters.kind import KindBackend
 from labkit.clusters.kubeconfig import KubeconfigBackend
-from labkit.errors import UsageError
+from labkit.errors import TargetError, UsageError
 from labkit.lab import Lab
 from tests.conftest import Cluster
 from tests.docker.conftest import docker_client  # noqa: F401 - a fixture
@@ -93,3 +93,20 @@ def test_every_backend_keeps_the_labs_promises(lab: Lab) -> None:
     assert f"namespace/{namespace}" in deleted
     lab.use("default")
     assert namespace not in lab.kubectl("get namespaces -o name")
+
+
+BUILDER_OF = {"embedded": "embedded", "kubeconfig": "docker", "kind": "docker"}
+
+
+def test_every_backend_pairs_with_a_builder_whose_images_its_nodes_run(lab: Lab) -> None:
+    """The backend only names its builder; the Lab builds with it and shows it in status()."""
+    assert lab.status().builder == lab.images.name == BUILDER_OF[lab.backend.name]
+    if lab.backend.name == "kubeconfig":  # a remote cluster cannot see this machine's images
+        with pytest.raises(TargetError, match='image "web:1.0" names no registry'):
+            lab.build("NOT A DOCKERFILE\n", "web:1.0")  # refused before any build starts
+    elif lab.backend.name == "embedded":
+        result = lab.build("FROM busybox\nENV GREETING=hello\n", "contract:1.0")
+        assert (result.builder, result.tag) == ("embedded", "contract:1.0")
+        ran = lab.run("contract:1.0")  # the embedded builder runs nothing itself: a pod
+        assert ran.name in set(lab.pods()["name"])
+        ran.stop()
