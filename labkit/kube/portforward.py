@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from labkit.errors import ClusterError, UsageError
-from labkit.kube.traffic import service_port
+from labkit.kube.traffic_routes import service_port
 
 if TYPE_CHECKING:
     from labkit.kube.client import KubeClient

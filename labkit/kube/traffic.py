@@ -18,41 +18,31 @@ answer with their pod name); the result says which, or that it could not tell.
 
 from __future__ import annotations
 
-import http.client
-import ipaddress
-import json
-import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from labkit.errors import ClusterError, UsageError
+from labkit.errors import UsageError
 from labkit.kube.client import KubeClient
 from labkit.kube.models import Requests, RequestSample
-from labkit.shared.contract import BALANCING_ANNOTATION, RECORDS_PATH
-from labkit.shared.podports import pod_address
+from labkit.kube.traffic_attribution import RecordReader, from_responses
+from labkit.kube.traffic_routes import (
+    Attempt,
+    Progress,
+    Sender,
+    is_loopback,
+    ready_pods,
+    route_target,
+    service_port,
+)
+from labkit.shared.contract import BALANCING_ANNOTATION
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ROUTES = ("auto", "service", "nodeport", "proxy", "pinned")
 MODES = ("random", "round-robin", "client-ip")
-
-
-@dataclass
-class _Attempt:
-    """One request while a run is under way: the pod that served it is filled in afterwards."""
-
-    i: int
-    status: int | None
-    latency_ms: float
-    conn: int  # which connection carried it (requests on a keep-alive connection share one)
-    body: bytes = b""
-    error: str = ""
-    pod: str | None = None
-    node: str | None = None
 
 
 @dataclass
@@ -136,199 +126,6 @@ class TrafficResult:
         return f"<p>{escape(self._headline())}</p>{self.summary().to_html(index=False)}{notes}"
 
 
-class _Target:
-    """Where requests go, and how to open a connection there."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        prefix: str = "",
-        connect: Callable[[], http.client.HTTPConnection] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.host, self.port, self.prefix = host, port, prefix
-        self.headers = headers or {}
-        self._connect = connect
-
-    def connection(self, timeout: float) -> http.client.HTTPConnection:
-        if self._connect is not None:
-            return self._connect()
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-
-
-def service_port(svc: Any, port: str | int | None) -> Any:
-    """The port of a Service with this number or name (None: its first); UsageError naming its ports."""
-    ports = svc.spec.ports or []
-    if not ports:
-        raise UsageError(f'service "{svc.metadata.name}" has no ports')
-    if port is None:
-        return ports[0]
-    for p in ports:
-        if port in (p.name, p.port):
-            return p
-    names = ", ".join(str(p.name or p.port) for p in ports)
-    raise UsageError(f'service "{svc.metadata.name}" has no port {port!r}', f"its ports: {names}")
-
-
-def _is_loopback(address: str | None) -> bool:
-    try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
-def _ready_pods(kube: KubeClient, namespace: str, name: str) -> list[Any]:
-    endpoints = kube.call(kube.core.read_namespaced_endpoints, name, namespace)
-    addresses = [a for subset in endpoints.subsets or [] for a in subset.addresses or []]
-    return [a for a in addresses if a.target_ref is not None]
-
-
-def _pinned_target(kube: KubeClient, namespace: str, name: str, svc_port: Any, timeout: float) -> _Target:
-    ready = _ready_pods(kube, namespace, name)
-    if not ready:
-        raise ClusterError(
-            f'service "{name}" has no ready endpoints to pin a connection to',
-            "check the pods behind it: kubectl get pods -l <its selector>",
-        )
-    pod_name = ready[0].target_ref.name
-    status, pod = kube.get_json(f"/api/v1/namespaces/{namespace}/pods/{pod_name}")
-    target = svc_port.target_port if svc_port.target_port is not None else svc_port.port
-    address = pod_address(pod, target) if status == 200 and isinstance(pod, dict) else None
-    if address is not None and _is_loopback(address[0]):  # the embedded cluster's pod IPs are loopback
-        return _Target(*address)
-    raise UsageError(
-        f'cannot pin a connection to pod "{pod_name}" from here',
-        f"run `kubectl port-forward svc/{name} 8080:{svc_port.port}` and send requests to 127.0.0.1:8080",
-    )
-
-
-def _target(kube: KubeClient, svc: Any, svc_port: Any, via: str, timeout: float) -> _Target:
-    name, namespace = svc.metadata.name, svc.metadata.namespace
-    if via == "service":
-        if not _is_loopback(svc.spec.cluster_ip):
-            raise UsageError(
-                f'the ClusterIP of "{name}" ({svc.spec.cluster_ip}) is not reachable from here',
-                'use via="proxy" (any cluster) or via="nodeport"',
-            )
-        return _Target(svc.spec.cluster_ip, svc_port.port)
-    if via == "nodeport":
-        if not svc_port.node_port:
-            raise UsageError(
-                f'service "{name}" has no nodePort (it is of type {svc.spec.type})',
-                'make it `type: NodePort`, or use via="service" or via="proxy"',
-            )
-        return _Target("127.0.0.1", svc_port.node_port)
-    if via == "proxy":
-        port_ref = svc_port.name or svc_port.port
-        prefix = f"{kube.base_path}/api/v1/namespaces/{namespace}/services/{name}:{port_ref}/proxy"
-        return _Target(kube.host, kube.port, prefix, lambda: kube.connection(timeout), kube.headers())
-    return _pinned_target(kube, namespace, name, svc_port, timeout)
-
-
-def _send(
-    target: _Target,
-    path: str,
-    n: int,
-    keep_alive: bool,
-    timeout: float,
-    progress: Callable[[int, int], None] | None,
-) -> list[_Attempt]:
-    samples: list[_Attempt] = []
-    conn: http.client.HTTPConnection | None = None
-    opened = 0
-    for i in range(n):
-        start = time.perf_counter()
-        try:
-            if conn is None:
-                opened += 1
-                conn = target.connection(timeout)
-                conn.connect()
-            headers = dict(target.headers)
-            if not keep_alive:
-                headers["Connection"] = "close"
-            conn.request("GET", target.prefix + path, headers=headers)
-            response = conn.getresponse()
-            body = response.read()
-            samples.append(_Attempt(i, response.status, (time.perf_counter() - start) * 1000, opened, body))
-            if not keep_alive or response.will_close:
-                conn.close()
-                conn = None
-        except (OSError, http.client.HTTPException) as e:
-            reason = (
-                "connection refused (no ready endpoints?)"
-                if isinstance(e, ConnectionRefusedError)
-                else f"{type(e).__name__}: {e}"
-            )
-            samples.append(_Attempt(i, None, (time.perf_counter() - start) * 1000, opened, error=reason))
-            if conn is not None:
-                conn.close()
-                conn = None
-        if progress is not None:
-            progress(i + 1, n)
-    if conn is not None:
-        conn.close()
-    return samples
-
-
-def _from_records(
-    kube: KubeClient, namespace: str, name: str, since: float, samples: list[_Attempt], via: str
-) -> bool:
-    """Fill in pods from the cluster's traffic records; False if the cluster keeps none."""
-    status, body = kube.get_json(RECORDS_PATH.format(ns=namespace, name=name) + f"?since={since:.6f}")
-    if status != 200 or not isinstance(body, dict):
-        return False
-    wanted = {"service": "clusterip", "nodeport": "nodeport", "proxy": "apiserver-proxy", "pinned": None}[via]
-    if wanted is None:
-        return False
-    records = sorted((r for r in body.get("items", []) if r.get("via") == wanted), key=lambda r: r["seq"])
-    answered = [s for s in samples if s.status is not None]
-    if wanted == "apiserver-proxy":  # one record per request
-        units: list[list[_Attempt]] = [[s] for s in answered]
-    else:  # one record per connection; the requests are sent one after another, so order aligns them
-        by_conn: dict[int, list[_Attempt]] = {}
-        for s in samples:
-            by_conn.setdefault(s.conn, []).append(s)
-        units = list(by_conn.values())
-        if len(records) != len(units):  # failed connects left no record: align the answered ones
-            units = [u for u in units if any(s.status is not None for s in u)]
-    if len(records) != len(units):
-        return False
-    for unit, record in zip(units, records, strict=True):
-        for s in unit:
-            s.pod, s.node = record.get("pod"), record.get("node")
-    return True
-
-
-def _from_responses(samples: list[_Attempt], pod_names: set[str], nodes: dict[str, str]) -> bool:
-    """Fill in pods from what the apps answered: a JSON ``pod``/``hostname`` field or a known pod name."""
-    found = False
-    pattern = (
-        re.compile("|".join(sorted((re.escape(p) for p in pod_names), key=len, reverse=True)))
-        if pod_names
-        else None
-    )
-    for s in samples:
-        if s.status is None:
-            continue
-        pod = None
-        try:
-            data = json.loads(s.body)
-            if isinstance(data, dict):
-                pod = data.get("pod") or data.get("hostname")
-                s.node = data.get("node") or None
-        except ValueError:
-            pass
-        if pod is None and pattern is not None:
-            match = pattern.search(s.body.decode(errors="replace"))
-            pod = match.group(0) if match else None
-        if pod:
-            s.pod = str(pod)
-            s.node = s.node or nodes.get(s.pod)
-            found = True
-    return found
-
-
 def set_mode(kube: KubeClient, namespace: str, name: str, mode: str) -> None:
     """Set a Service's balancing on the embedded cluster: random or round-robin per connection,
     or client-ip (sessionAffinity: ClientIP)."""
@@ -338,6 +135,94 @@ def set_mode(kube: KubeClient, namespace: str, name: str, mode: str) -> None:
     annotations = {BALANCING_ANNOTATION: None if mode == "client-ip" else mode}
     patch = {"metadata": {"annotations": annotations}, "spec": {"sessionAffinity": affinity}}
     kube.call(kube.core.patch_namespaced_service, name, namespace, patch)
+
+
+class TrafficRun:
+    """One run of requests to a Service, sent in batches: a widget draws between them, and
+    :meth:`result` is what :func:`traffic` returns. ``mode`` first sets the Service's balancing
+    (embedded cluster only)."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        service: str,
+        *,
+        namespace: str = "default",
+        port: str | int | None = None,
+        via: str = "auto",
+        keep_alive: bool = False,
+        path: str = "/",
+        mode: str | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        if via not in ROUTES:
+            raise UsageError(f"unknown route via={via!r}", f"choose one of: {', '.join(ROUTES)}")
+        if mode is not None:
+            set_mode(kube, namespace, service, mode)
+        self.kube, self.service, self.namespace, self.keep_alive = kube, service, namespace, keep_alive
+        svc = kube.call(kube.core.read_namespaced_service, service, namespace)
+        svc_port = service_port(svc, port)
+        self.via = ("service" if is_loopback(svc.spec.cluster_ip) else "proxy") if via == "auto" else via
+        self.notes: list[str] = []
+        self.ready = ready_pods(kube, namespace, service) if svc.spec.selector else []
+        if svc.spec.selector and not self.ready:
+            self.notes.append(f'service "{service}" has no ready endpoints: every request will fail')
+        self.mode = mode or (svc.metadata.annotations or {}).get(BALANCING_ANNOTATION) or (
+            "client-ip" if svc.spec.session_affinity == "ClientIP" else None
+        )
+        target = route_target(kube, svc, svc_port, self.via, timeout)
+        self._sender = Sender(target, path if path.startswith("/") else "/" + path, keep_alive, timeout)
+        self._records = RecordReader(kube, namespace, service, self.via, time.time() - 0.5)
+        self.source = ""  # "records", "response" or "unknown", decided by the first batch
+        self._attempts: list[Attempt] = []
+
+    def send(self, n: int, progress: Progress | None = None) -> Requests:
+        """Send ``n`` more requests and find who served each; returns them."""
+        if n < 1:
+            raise UsageError(f"n must be at least 1, not {n}")
+        batch = self._sender.send(n, len(self._attempts), progress)
+        if self.source in ("", "records") and self._records.attribute(batch):
+            self.source = "records"
+        else:
+            pods = self.kube.call(self.kube.core.list_namespaced_pod, self.namespace).items
+            nodes = {p.metadata.name: p.spec.node_name for p in pods}
+            found = from_responses(batch, set(nodes), nodes)
+            self.source = self.source or ("response" if found else "unknown")
+        self._attempts += batch
+        return self._samples(batch)
+
+    def _samples(self, attempts: list[Attempt]) -> Requests:
+        mode, via = self.mode, self.via
+        return Requests(
+            RequestSample(a.i, a.status, a.latency_ms, a.conn, a.pod, a.node, a.error or None, mode, via)
+            for a in attempts
+        )
+
+    def result(self) -> TrafficResult:
+        """Every request sent so far, with what the run noticed; closes a keep-alive connection."""
+        self._sender.close()
+        notes = list(self.notes)
+        if self.source == "response" and any(a.pod is None and a.status is not None for a in self._attempts):
+            notes.append("some answers named no pod: those requests have no pod")
+        elif self.source == "unknown":
+            notes.append(
+                "this cluster keeps no traffic records and the app's answers name no pod: "
+                "make the app answer with its pod name (the HOSTNAME environment variable)"
+            )
+        served = {a.pod for a in self._attempts if a.pod}
+        if self.via == "pinned":
+            notes.append(
+                "a pinned connection, like `kubectl port-forward svc/...`, goes to one pod chosen once: "
+                "the Service never balances it; use via='service' or via='proxy' to see the spread"
+            )
+        elif self.keep_alive and self.via != "proxy" and len(served) == 1 and len(self.ready) > 1:
+            notes.append(
+                "one keep-alive connection stays on the pod it reached: kube-proxy balances connections, "
+                "not requests; send with keep_alive=False to see the spread"
+            )
+        samples = self._samples(self._attempts)
+        return TrafficResult(self.service, self.namespace, self.via, self.keep_alive, self.mode,
+                             self.source or "unknown", samples, notes)  # fmt: skip
 
 
 def traffic(
@@ -352,58 +237,13 @@ def traffic(
     path: str = "/",
     mode: str | None = None,
     timeout: float = 5.0,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> TrafficResult:
     """Send ``n`` GET requests to a Service and return who served each (see the module docstring).
     ``mode`` first sets the Service's balancing (embedded cluster only)."""
-    if via not in ROUTES:
-        raise UsageError(f"unknown route via={via!r}", f"choose one of: {', '.join(ROUTES)}")
     if n < 1:
         raise UsageError(f"n must be at least 1, not {n}")
-    if mode is not None:
-        set_mode(kube, namespace, service, mode)
-    svc = kube.call(kube.core.read_namespaced_service, service, namespace)
-    svc_port = service_port(svc, port)
-    if via == "auto":
-        via = "service" if _is_loopback(svc.spec.cluster_ip) else "proxy"
-    notes: list[str] = []
-    ready = _ready_pods(kube, namespace, service) if svc.spec.selector else []
-    if svc.spec.selector and not ready:
-        notes.append(f'service "{service}" has no ready endpoints: every request will fail')
-    target = _target(kube, svc, svc_port, via, timeout)
-    since = time.time() - 0.5
-    samples = _send(target, path if path.startswith("/") else "/" + path, n, keep_alive, timeout, progress)
-    pods = kube.call(kube.core.list_namespaced_pod, namespace).items
-    nodes = {p.metadata.name: p.spec.node_name for p in pods}
-    if _from_records(kube, namespace, service, since, samples, via):
-        source = "records"
-    elif _from_responses(samples, set(nodes), nodes):
-        source = "response"
-        if any(s.pod is None and s.status is not None for s in samples):
-            notes.append("some answers named no pod: those requests have no pod")
-    else:
-        source = "unknown"
-        notes.append(
-            "this cluster keeps no traffic records and the app's answers name no pod: "
-            "make the app answer with its pod name (the HOSTNAME environment variable)"
-        )
-    served = {s.pod for s in samples if s.pod}
-    if via == "pinned":
-        notes.append(
-            "a pinned connection, like `kubectl port-forward svc/...`, goes to one pod chosen once: "
-            "the Service never balances it; use via='service' or via='proxy' to see the spread"
-        )
-    elif keep_alive and via != "proxy" and len(served) == 1 and len(ready) > 1:
-        notes.append(
-            "one keep-alive connection stays on the pod it reached: kube-proxy balances connections, "
-            "not requests; send with keep_alive=False to see the spread"
-        )
-    if mode is None:
-        mode = (svc.metadata.annotations or {}).get(BALANCING_ANNOTATION) or (
-            "client-ip" if svc.spec.session_affinity == "ClientIP" else None
-        )
-    requests = Requests(
-        RequestSample(s.i, s.status, s.latency_ms, s.conn, s.pod, s.node, s.error or None, mode, via)
-        for s in samples
-    )
-    return TrafficResult(service, namespace, via, keep_alive, mode, source, requests, notes)
+    run = TrafficRun(kube, service, namespace=namespace, port=port, via=via, keep_alive=keep_alive,
+                     path=path, mode=mode, timeout=timeout)  # fmt: skip
+    run.send(n, progress)
+    return run.result()

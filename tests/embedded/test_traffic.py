@@ -14,7 +14,7 @@ import pytest
 
 from labkit.errors import ClusterError, UsageError
 from labkit.kube.client import KubeClient
-from labkit.kube.traffic import traffic
+from labkit.kube.traffic import TrafficRun, traffic
 from tests.conftest import KUBECTLS, Cluster
 from tests.embedded.pods_support import Kube, echo_deployment, http, pids_of, real_port, wait_until
 
@@ -73,6 +73,34 @@ def test_round_robin_gives_each_replica_a_third_exactly(web: tuple[Kube, KubeCli
     assert len(counts) == 3 and all(abs(c - N / 3) <= 1 for c in counts.values()), counts
     summary = result.summary()
     assert summary["requests"].sum() == N and set(summary["node"]) <= {"fast-worker", "fast-worker2"}
+
+
+@pytest.mark.parametrize("via", ["service", "nodeport", "proxy"])
+def test_a_run_in_batches_finds_every_requests_pod(web: tuple[Kube, KubeClient], via: str) -> None:
+    """What a live widget does: send in batches, read who served each after every batch."""
+    _, client = web
+    run = TrafficRun(client, "web", namespace="traffic", via=via, mode="round-robin")
+    batches = [run.send(30) for _ in range(3)]
+    assert [len(b) for b in batches] == [30, 30, 30]
+    assert [s.i for b in batches for s in b] == list(range(90))  # numbered across batches
+    assert all(s.pod for b in batches for s in b), [s for b in batches for s in b if not s.pod][:3]
+    result = run.result()
+    assert result.source == "records" and len(result) == 90
+    counts = _counts(result)
+    assert len(counts) == 3 and sum(counts.values()) == 90, counts
+    if via != "proxy":  # the API server's proxy picks a pod per request at random, as upstream's does
+        assert all(c == 30 for c in counts.values()), counts  # round robin, exactly
+
+
+def test_a_keep_alive_run_in_batches_stays_on_its_pod(web: tuple[Kube, KubeClient]) -> None:
+    """One keep-alive connection across batches: its one record names the pod of every request."""
+    _, client = web
+    run = TrafficRun(client, "web", namespace="traffic", via="service", keep_alive=True)
+    pods = {s.pod for _ in range(3) for s in run.send(20)}
+    result = run.result()
+    assert len(pods) == 1 and None not in pods, pods
+    assert {s.conn for s in result.samples} == {1}  # one connection for all 60
+    assert any("keep-alive" in note for note in result.notes), result.notes
 
 
 def test_random_stays_within_ten_percent(web: tuple[Kube, KubeClient]) -> None:
