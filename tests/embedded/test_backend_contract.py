@@ -102,7 +102,7 @@ def test_every_backend_pairs_with_a_builder_whose_images_its_nodes_run(lab: Lab)
     """The backend only names its builder; the Lab builds with it and shows it in status()."""
     assert lab.status().builder == lab.images.name == BUILDER_OF[lab.backend.name]
     if lab.backend.name == "kubeconfig":  # a remote cluster cannot see this machine's images
-        with pytest.raises(TargetError, match='image "web:1.0" names no registry'):
+        with pytest.raises(TargetError, match=r'image "web:1\.0" names no registry'):
             lab.build("NOT A DOCKERFILE\n", "web:1.0")  # refused before any build starts
     elif lab.backend.name == "embedded":
         result = lab.build("FROM busybox\nENV GREETING=hello\n", "contract:1.0")

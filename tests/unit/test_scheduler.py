@@ -16,13 +16,11 @@ from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.nodes import node_object
 from labkit.embedded.resources import lookup
-from labkit.embedded.scheduler import (
-    Scheduler,
-    failure_message,
-    node_matches,
-    pod_requests,
-    tolerates,
-)
+from labkit.embedded.scheduler import Scheduler
+from labkit.embedded.scheduling.filters import node_matches
+from labkit.embedded.scheduling.fiterror import failure_message
+from labkit.embedded.scheduling.nodeinfo import pod_requests
+from labkit.embedded.scheduling.taints import tolerates
 from labkit.embedded.state import ClusterConfig, ClusterDir
 from labkit.embedded.store import Store
 

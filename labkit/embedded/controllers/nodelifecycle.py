@@ -39,7 +39,7 @@ from labkit.embedded.context import ClusterContext
 from labkit.embedded.controllers.base import Controller, Key
 from labkit.embedded.pauseclock import PauseClock
 from labkit.embedded.resources import lookup
-from labkit.embedded.scheduler import (
+from labkit.embedded.scheduling.taints import (
     NOT_READY_TAINT,
     UNREACHABLE_TAINT,
     UNSCHEDULABLE_TAINT,
