@@ -176,6 +176,10 @@ class TrafficRun:
         self.source = ""  # "records", "response" or "unknown", decided by the first batch
         self._attempts: list[Attempt] = []
 
+    def replicas(self) -> dict[str, str | None]:
+        """The Service's ready endpoints now: pod name -> node."""
+        return {a.target_ref.name: a.node_name for a in ready_pods(self.kube, self.namespace, self.service)}
+
     def send(self, n: int, progress: Progress | None = None) -> Requests:
         """Send ``n`` more requests and find who served each; returns them."""
         if n < 1:

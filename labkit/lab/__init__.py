@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from labkit.kube.exec import ExecResult
     from labkit.kube.portforward import PortForward
     from labkit.kube.traffic import TrafficResult
+    from labkit.widgets.pods_per_node import PodsPerNode
+    from labkit.widgets.request_distribution import RequestDistribution
 
 Progress = Callable[[str], None]
 
@@ -272,6 +274,24 @@ class Lab:
 
         return traffic(self.kube, service, n, namespace=self.namespace, via=via, keep_alive=keep_alive,
                        mode=mode)  # fmt: skip
+
+    # -- pictures (widgets) -----------------------------------------------------------------------
+
+    def pods_per_node(self, namespace: str | None = None, selector: str | None = None) -> PodsPerNode:
+        """A live picture: a box per node, a tile per pod (of ``namespace``, default this Lab's),
+        with buttons to delete a pod, stop, start or cordon a node, and scale a Deployment."""
+        from labkit.lab.pictures import pods_per_node
+
+        return pods_per_node(self, namespace, selector)
+
+    def request_distribution(
+        self, service: str, n: int = 100, *, mode: str | None = None, via: str = "auto", wait: bool = False
+    ) -> RequestDistribution:
+        """A live bar per replica of ``service`` while ``n`` requests go; pick another balancing
+        (random, round-robin, pinned, keep-alive) and send again to compare. ``.data``: the rows."""
+        from labkit.lab.pictures import request_distribution
+
+        return request_distribution(self, service, n, mode, via, wait)
 
     # -- changing ----------------------------------------------------------------------------------
 
