@@ -27,7 +27,7 @@ STATE_WORDS = {
 NODE_COLOURS = {"ready": "#2e9e5b", "cordoned": "#e0b428", "not-ready": "#d64541", "stopped": "#5f6b7a"}
 NODE_WORDS = {"ready": "Ready", "cordoned": "Ready, cordoned", "not-ready": "NotReady", "stopped": "stopped"}
 # owners get one of these (the tile's border and badge), the same one in every run
-OWNER_COLOURS = ("#1f77b4", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79", "#637939")
+OWNER_COLOURS = ("#1f77b4", "#8c564b", "#e377c2", "#17becf", "#393b79", "#111111")  # none a state colour
 NO_OWNER = "#444444"
 
 

@@ -23,7 +23,7 @@ from labkit.widgets.palette import (
 STYLE = """<style>
 .labkit-ppn{font-family:system-ui,sans-serif;font-size:12px}
 .labkit-ppn .nodes{display:flex;flex-wrap:wrap;gap:8px}
-.labkit-node{border:3px solid;border-radius:6px;padding:6px;min-width:170px;max-width:260px}
+.labkit-node{border:3px solid;border-radius:6px;padding:6px;min-width:210px;max-width:300px}
 .labkit-node .head{margin-bottom:4px}
 .labkit-node .name{font-weight:600}
 .labkit-node .meta{color:#555}
