@@ -1,6 +1,6 @@
 """``kubectl exec`` in a running container: the command with pipes or a terminal.
 
-The command runs as the container's own processes do (:func:`labkit.embedded.kubelet.process.launch`):
+The command runs as the container's own processes do (:func:`labkit.embedded.kubelet.spawn.launch`):
 in the container's view of its files, with its environment, working directory, user and
 network (the pod IP and ports, through the network shim). With a terminal it gets a
 pseudo-terminal as its controlling tty, so shells, line editing and resizes work. When the
@@ -15,8 +15,11 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any
 
-from labkit.embedded.kubelet.process import ProcessContainer, exited, launch, session_members
+from labkit.embedded.kubelet.process import ProcessContainer
+from labkit.embedded.kubelet.procfs import session_members
 from labkit.embedded.kubelet.runtime import Container, ContainerSpec, StartError
+from labkit.embedded.kubelet.signals import exited
+from labkit.embedded.kubelet.spawn import launch
 from labkit.embedded.kubelet.terminal import Terminal
 from labkit.embedded.streaming import StreamError
 
