@@ -33,6 +33,8 @@ class RecordReader:
             return -1
         status, body = self.kube.get_json(self.path + f"?since={self.since:.6f}")
         items = body.get("items", []) if status == 200 and isinstance(body, dict) else []
+        if items:
+            self.since = max(self.since, max(r.get("time", 0.0) for r in items) - 0.001)
         return max((r.get("seq", -1) for r in items), default=-1)
 
     def attribute(self, samples: list[Attempt]) -> bool:
@@ -65,8 +67,9 @@ class RecordReader:
                 s.pod, s.node = record.get("pod"), record.get("node")
             if self.wanted != "apiserver-proxy":
                 self.by_conn[unit[0].conn] = (record.get("pod"), record.get("node"))
-        if records:
-            self.last_seq = records[-1]["seq"]
+        if new:  # the next batch asks only for what came after these
+            self.last_seq = max(r["seq"] for r in new)
+            self.since = max(self.since, max(r.get("time", 0.0) for r in new) - 0.001)
         return True
 
 

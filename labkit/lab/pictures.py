@@ -63,8 +63,12 @@ def request_distribution(
         return TrafficRun(lab.kube, service, namespace=lab.namespace, via=route, mode=balancing,
                           keep_alive=picked == "keep-alive")  # fmt: skip
 
-    start(choice).result()  # a bad service, route or mode fails here, in the cell, not in the widget
-    widget = RequestDistribution(service, start, n=n, choices=choices, choice=choice)
+    first = [start(choice)]  # a bad service, route or mode fails here, in the cell, not in the widget
+
+    def start_once(picked: str) -> TrafficRun:
+        return first.pop() if first and picked == choice else start(picked)
+
+    widget = RequestDistribution(service, start_once, n=n, choices=choices, choice=choice)
     _replace("request_distribution", widget)
     widget.send()
     return widget.wait() if wait else widget

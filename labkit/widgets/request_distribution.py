@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -33,6 +34,7 @@ class Run(Protocol):
 
 
 Start = Callable[[str], Run]
+REDRAW = 0.15  # seconds of requests between two redraws
 
 
 class RequestDistribution(w.VBox):
@@ -78,13 +80,16 @@ class RequestDistribution(w.VBox):
             run = self.start(choice)
             self.state.replicas = run.replicas()
             self.state.initial = set(self.state.replicas)
-            step = max(1, -(-n // self.batches))
-            sent = 0
+            step, sent = min(20, max(1, n // self.batches)), 0
             while sent < n and not self._stop.is_set():
+                started = time.monotonic()
                 batch = run.send(min(step, n - sent))
                 sent += len(batch)
                 self.state.add(batch, run.replicas(), run.source)
                 self._draw()
+                # about REDRAW seconds a batch: live enough to watch, few enough not to slow the run
+                per_request = (time.monotonic() - started) / max(len(batch), 1)
+                step = max(1, min(n // 2 or 1, int(REDRAW / max(per_request, 1e-4))))
             self.result = run.result()
             self.state.notes = list(getattr(self.result, "notes", []))
             self.state.done = True
