@@ -25,6 +25,7 @@ def status_text(status: Any) -> str:
     ]
     if getattr(status, "runtime", ""):
         rows.append(("runtime", status.runtime))
+    rows.append(("widgets", "lab.pods_per_node(), lab.request_distribution(service)"))
     return "\n".join(f"{name + ':':<11}{value}" for name, value in rows)
 
 

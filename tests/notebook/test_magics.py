@@ -173,6 +173,15 @@ def test_lab_shows_the_embedded_cluster(shell: InteractiveShell) -> None:
     assert re.search(r"^namespace: +default$", ran.out, re.M), ran.out
     # how pods are isolated here, as the nodes report it
     assert re.search(r"^runtime: +(bubblewrap|PRoot) \S+ \(.+\)$", ran.out, re.M), ran.out
+    assert "widgets:   lab.pods_per_node(), lab.request_distribution(service)" in ran.out, ran.out
+
+
+def test_the_kernels_lab_draws_pods_per_node_with_a_static_picture(shell: InteractiveShell) -> None:
+    ran = run(shell, "import labkit\nw = labkit.connect().pods_per_node()\nb = w._repr_mimebundle_()\n"
+                     "print(b['text/plain'], b['image/png'][:8], sorted(w.counts))\nw.close()")  # fmt: skip
+    assert not ran.failed, ran.text
+    assert "PodsPerNode(namespace='default') iVBORw0K" in ran.out, ran.out
+    assert "['labkit-control-plane', 'labkit-worker', 'labkit-worker2']" in ran.out, ran.out
 
 
 def test_dockerfile_shows_steps_and_a_summary(built: Ran) -> None:
