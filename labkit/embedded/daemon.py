@@ -30,11 +30,11 @@ from labkit.embedded.bootstrap import NODES, bootstrap
 from labkit.embedded.certs import ensure_certs
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.forward_proxy import HttpProxy
-from labkit.embedded.images import builtin_images
 from labkit.embedded.imagesource import DiskImageSource, LayeredImages
 from labkit.embedded.kubelet.session import NodeStreams
 from labkit.embedded.manager import ClusterManager
 from labkit.embedded.podlogs import PodLogs
+from labkit.embedded.runnable_images import builtin_images
 from labkit.embedded.state import ClusterDir
 from labkit.embedded.store import Store
 from labkit.shared.imagestore import DiskImages

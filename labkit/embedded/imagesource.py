@@ -6,7 +6,7 @@ which writes it; the kubelet only reads it through :class:`DiskImageSource`.
 
 from __future__ import annotations
 
-from labkit.embedded.images import Image, ImageStore
+from labkit.embedded.runnable_images import Image, ImageStore
 from labkit.shared.imagestore import DiskImages, StoredImage
 
 

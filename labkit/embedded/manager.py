@@ -21,12 +21,12 @@ from labkit.embedded.controllers.gc import GarbageCollector
 from labkit.embedded.controllers.nodelifecycle import NodeLifecycleController
 from labkit.embedded.controllers.replicaset import ReplicaSetController
 from labkit.embedded.controllers.serviceaccounts import ServiceAccountsController
-from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet import Kubelet
 from labkit.embedded.kubeproxy.listeners import ServiceListeners
 from labkit.embedded.kubeproxy.router import ServiceRouter
 from labkit.embedded.names import ClusterNames
 from labkit.embedded.nodes import node_names
+from labkit.embedded.runnable_images import ImageStore
 from labkit.embedded.scheduler import Scheduler
 from labkit.embedded.store import Event
 from labkit.shared.contract import POWER_ANNOTATION

@@ -15,10 +15,10 @@ import aiohttp
 import pytest
 
 from labkit.embedded.forward_proxy import HttpProxy, parse_host
-from labkit.embedded.images import Image, ImageConfig
 from labkit.embedded.kubelet.env import Environment, proxy_env, service_env
 from labkit.embedded.kubelet.network import free_port
 from labkit.embedded.kubeproxy.router import BALANCING_ANNOTATION
+from labkit.embedded.runnable_images import Image, ImageConfig
 from tests.unit.test_service_proxy import NAMESPACES, SERVICES, Lab
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from labkit.embedded.images import BUILTIN_HINT, ECHO_SERVER, builtin_images, split_reference
 from labkit.embedded.kubelet.network import free_port
+from labkit.embedded.runnable_images import BUILTIN_HINT, ECHO_SERVER, builtin_images, split_reference
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_echo_on_a_taken_port_says_so_and_exits_1(
 
 
 def test_a_stock_tag_whose_version_differs_from_this_machine_is_noted() -> None:
-    from labkit.embedded.images import version_note
+    from labkit.embedded.runnable_images import version_note
 
     note = version_note("python:3.12-slim", "3.12-slim", "Python", "3.11.7")
     assert note.startswith("python:3.12-slim asks for Python 3.12, and this machine has Python 3.11.7")

@@ -20,11 +20,11 @@ import pytest
 from labkit.embedded.apiserver.registry import Registry
 from labkit.embedded.bootstrap import bootstrap
 from labkit.embedded.context import ClusterContext
-from labkit.embedded.images import builtin_images
 from labkit.embedded.kubelet import PORTS_ANNOTATION, Kubelet, pod_address
 from labkit.embedded.kubelet.network import free_port
 from labkit.embedded.podlogs import PodLogs
 from labkit.embedded.resources import lookup
+from labkit.embedded.runnable_images import builtin_images
 from labkit.embedded.state import ClusterConfig, ClusterDir
 from labkit.embedded.store import Store
 

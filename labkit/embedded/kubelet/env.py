@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from labkit.embedded.images import Image
+from labkit.embedded.runnable_images import Image
 from labkit.embedded.store import Store
 
 _LABEL_PATH = re.compile(r"^metadata\.(labels|annotations)\['([^']*)'\]$")

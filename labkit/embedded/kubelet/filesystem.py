@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.embedded import addresses
-from labkit.embedded.images import ECHO_SERVER, Image
 from labkit.embedded.kubelet.network import PRIVILEGED_OFFSET
+from labkit.embedded.runnable_images import ECHO_SERVER, Image
 from labkit.sandbox.isolation import Isolation, own_for
 from labkit.sandbox.view import INSIDE_LABKIT, Mount, View, borrowed
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from labkit.embedded.context import ClusterContext
-from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet.backoff import Backoff
 from labkit.embedded.kubelet.filesystem import PodFiles, Sandbox
 from labkit.embedded.kubelet.network import IpPool
 from labkit.embedded.kubelet.process import ProcessRuntime
 from labkit.embedded.kubelet.volumes import PodVolumes
 from labkit.embedded.names import ClusterNames
+from labkit.embedded.runnable_images import ImageStore
 
 
 class NodeHost(Protocol):

@@ -11,8 +11,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from labkit.embedded.images import BUILTIN_HINT, Image, split_reference
 from labkit.embedded.kubelet.backoff import go_duration
+from labkit.embedded.runnable_images import BUILTIN_HINT, Image, split_reference
 
 if TYPE_CHECKING:
     from labkit.embedded.kubelet.containerhost import ContainerHost

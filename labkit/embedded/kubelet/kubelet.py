@@ -20,7 +20,6 @@ from typing import Any
 from labkit.embedded import addresses
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
-from labkit.embedded.images import ImageStore
 from labkit.embedded.kubelet.backoff import Backoff
 from labkit.embedded.kubelet.filesystem import Sandbox, make_sandbox
 from labkit.embedded.kubelet.network import IpPool, PoolExhaustedError
@@ -31,6 +30,7 @@ from labkit.embedded.names import ClusterNames
 from labkit.embedded.nodes import ready_conditions
 from labkit.embedded.podlogs import remove_pod
 from labkit.embedded.resources import lookup
+from labkit.embedded.runnable_images import ImageStore
 from labkit.embedded.store import DELETED, Event
 from labkit.sandbox.isolation import IsolationError
 from labkit.sandbox.native import NativeToolsError

@@ -18,7 +18,7 @@ import ipaddress
 import socket
 from typing import Any
 
-from labkit.embedded.images import Image
+from labkit.embedded.runnable_images import Image
 from labkit.shared.podports import (  # noqa: F401 (the kubelet's names for them)
     CONNECT_HOST,
     PORTS_ANNOTATION,

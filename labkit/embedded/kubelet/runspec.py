@@ -13,13 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labkit.embedded.images import Image
 from labkit.embedded.kubelet.env import ConfigError, Environment
 from labkit.embedded.kubelet.filesystem import container_view, inside_command, inside_env, shim_env
 from labkit.embedded.kubelet.network import first_port
 from labkit.embedded.kubelet.runtime import ContainerSpec
 from labkit.embedded.kubelet.termination_log import TERMINATION_LOG, termination_log
 from labkit.embedded.podlogs import container_id
+from labkit.embedded.runnable_images import Image
 from labkit.sandbox.view import Mount
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from labkit.embedded.images import Image
+from labkit.embedded.runnable_images import Image
 from labkit.sandbox.view import View
 
 

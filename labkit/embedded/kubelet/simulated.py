@@ -12,10 +12,10 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from labkit.embedded.apiserver.status import ApiError
-from labkit.embedded.images import image_id
 from labkit.embedded.kubelet.status import ContainerRecord, pod_status
 from labkit.embedded.podlogs import container_id
 from labkit.embedded.resources import lookup
+from labkit.embedded.runnable_images import image_id
 from labkit.shared.contract import RUNTIME_ANNOTATION
 from labkit.shared.timeutil import rfc3339
 

@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from labkit.embedded.images import DEFAULT_PATH, Image
 from labkit.embedded.kubelet.runtime import ContainerSpec, StartError
+from labkit.embedded.runnable_images import DEFAULT_PATH, Image
 from labkit.sandbox.isolation import Isolation
 
 PR_SET_PDEATHSIG = 1
