@@ -7,7 +7,7 @@ threads end. Outside a notebook cell, a new widget replaces the last one of its 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from labkit.errors import UsageError
 from labkit.kube import listing
@@ -15,13 +15,37 @@ from labkit.kube.traffic import TrafficRun
 from labkit.kube.watching import ClusterWatch
 
 if TYPE_CHECKING:
-    from labkit.lab import Lab
+    from labkit.clusters.base import ClusterBackend
+    from labkit.kube.client import KubeClient
+    from labkit.kube.http import Api
     from labkit.widgets.pods_per_node import PodsPerNode
     from labkit.widgets.request_distribution import RequestDistribution
 
 EMBEDDED_CHOICES = ("random", "round-robin", "pinned", "keep-alive")
 OTHER_CHOICES = ("as the cluster balances", "keep-alive")
 _live: dict[tuple[str, str | None], Any] = {}  # (widget kind, cell id) -> the widget it made last
+
+
+class Lab(Protocol):
+    """What the wiring needs of :class:`labkit.lab.Lab` (a protocol: no import cycle)."""
+
+    namespace: str
+    target: str
+    backend: ClusterBackend
+
+    @property
+    def api(self) -> Api: ...
+
+    @property
+    def kube(self) -> KubeClient: ...
+
+    def cordon(self, node: str) -> None: ...
+
+    def uncordon(self, node: str) -> None: ...
+
+    def stop_node(self, name: str) -> None: ...
+
+    def start_node(self, name: str) -> None: ...
 
 
 def pods_per_node(lab: Lab, namespace: str | None = None, selector: str | None = None) -> PodsPerNode:
