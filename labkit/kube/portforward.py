@@ -85,7 +85,7 @@ def _number(pod: Any, port: int | str) -> int:
 
 @dataclass
 class PortForward:
-    """A running forward: ``url`` (``http://127.0.0.1:PORT``) reaches ``target``'s port.
+    """A running forward: ``url`` (``http://127.0.0.1:PORT/``) reaches ``target``'s port.
     Use it as a context manager, or call :meth:`close`."""
 
     kube: KubeClient
@@ -99,7 +99,7 @@ class PortForward:
     @property
     def url(self) -> str:
         """The local URL (HTTP) of the forwarded port."""
-        return f"http://127.0.0.1:{self.local_port}"
+        return f"http://127.0.0.1:{self.local_port}/"
 
     def start(self) -> PortForward:
         """Listen on 127.0.0.1 (the given local port, or a free one)."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
+import urllib.parse
 from typing import Any
 
-from labkit.errors import UsageError
+from labkit.errors import ClusterError, UsageError
 from labkit.kube.http import Api, expect_ok
+from labkit.kube.poll import poll_until
 from labkit.shared.contract import RUN_LABEL
 
 
@@ -44,3 +47,22 @@ def run_pod(tag: str, port: int | None) -> dict[str, Any]:
         "metadata": {"name": name, "labels": {RUN_LABEL: "true"}},
         "spec": {"containers": [container], "restartPolicy": "Never"},
     }
+
+
+def wait_answering(url: str, name: str, timeout: float) -> None:
+    """Wait until something accepts connections at ``url``'s host and port (a pod with no
+    readinessProbe is Ready as soon as it runs, before its app listens); ClusterError naming
+    the pod and where to look if nothing does within ``timeout`` seconds."""
+    parts = urllib.parse.urlsplit(url)
+
+    def answers() -> bool:
+        try:
+            socket.create_connection((parts.hostname, parts.port or 80), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    poll_until(answers, timeout=timeout, on_timeout=lambda: ClusterError(
+        f"pod {name} runs, but nothing listens at {parts.hostname}:{parts.port} after {timeout:.0f} s",
+        f"check the port the app listens on, and what it printed: lab.logs({name!r})",
+    ))  # fmt: skip

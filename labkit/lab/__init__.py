@@ -125,6 +125,8 @@ class Lab:
         if port is not None:
             _, live = self.api.request("GET", f"/api/v1/namespaces/{self.namespace}/pods/{name}")
             url = self.backend.pod_url(live or {}, port)
+            if url is not None:
+                workloads.wait_answering(url, name, settings().timeout)
         return RunResult(tag, name, url, lambda: self.logs(name), lambda: self.kill(name))
 
     # -- manifests -------------------------------------------------------------------------------
