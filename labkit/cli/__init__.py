@@ -16,11 +16,13 @@ from labkit.cli.image_commands import (
     cmd_image_rm,
     cmd_image_tag,
 )
+from labkit.cli.lab_command import add_lab_command
 from labkit.clusters.embedded import DEFAULT_NAME
 from labkit.errors import LabError
 
 EPILOG = """\
 examples:
+  labkit lab                        the cluster and JupyterLab on the tutorials (notebooks/)
   labkit cluster up                 start the default 3-node cluster (or say it runs)
   labkit cluster up --nodes 5       a cluster of 5 nodes
   export KUBECONFIG=$(labkit cluster kubeconfig --path)
@@ -150,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--name", default=DEFAULT_NAME, help=f"cluster name (default: {DEFAULT_NAME})")
         p.set_defaults(func=cmd_node)
     _add_image_commands(sub)
+    add_lab_command(sub)
     return parser
 
 
