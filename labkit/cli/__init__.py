@@ -8,6 +8,7 @@ import sys
 
 from labkit import __version__
 from labkit.cli.cluster_commands import cmd_down, cmd_kubeconfig, cmd_list, cmd_node, cmd_status, cmd_up
+from labkit.cli.demo_command import add_demo_command
 from labkit.cli.image_commands import (
     cmd_build,
     cmd_image_export,
@@ -23,6 +24,7 @@ from labkit.errors import LabError
 EPILOG = """\
 examples:
   labkit lab                        the cluster and JupyterLab on the tutorials (notebooks/)
+  labkit demo                       the workshop's core in a terminal (build, deploy, traffic)
   labkit cluster up                 start the default 3-node cluster (or say it runs)
   labkit cluster up --nodes 5       a cluster of 5 nodes
   export KUBECONFIG=$(labkit cluster kubeconfig --path)
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=cmd_node)
     _add_image_commands(sub)
     add_lab_command(sub)
+    add_demo_command(sub)
     return parser
 
 
