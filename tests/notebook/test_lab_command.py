@@ -81,14 +81,15 @@ def test_demo_runs_the_workshops_core_in_a_terminal_and_cleans_up(tmp_path: Path
         table = out.split("pods per node:\n", 1)[1].split("\n\n", 1)[0].splitlines()
         assert table[0].split() == ["NODE", "CONDITION", "PODS", "NAMES"]
         assert sum(int(line.split()[2]) for line in table[1:]) == 2, table  # two replicas placed
-        headline = "60 requests to service/demo-posts (via service, round-robin): 2 replicas answered, 0 errors"
+        headline = ("60 requests to service/demo-posts (via service, round-robin): "
+                    "2 replicas answered, 0 errors")
         assert headline in out
         leftover = labkit("cluster", "status", home=tmp_path)
         assert leftover.returncode == 0
         kubeconfig = tmp_path / "clusters" / "labkit" / "kubeconfig"
         kubectl = str(Path(sys.executable).parent / "kubectl")
-        gone = subprocess.run([kubectl, "--kubeconfig", str(kubeconfig), "get", "deployments,services", "-o", "name"],
-                              capture_output=True, text=True)  # fmt: skip
+        command = [kubectl, "--kubeconfig", str(kubeconfig), "get", "deployments,services", "-o", "name"]
+        gone = subprocess.run(command, capture_output=True, text=True)
         assert "demo-posts" not in gone.stdout, gone.stdout  # the demo deleted what it made
     finally:
         labkit("cluster", "down", "--delete", home=tmp_path, check=False)
