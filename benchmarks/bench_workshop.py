@@ -63,7 +63,7 @@ def _pss_kb(pid: int) -> int:
 
 
 def _daemon_pid(home: Path) -> int | None:
-    for pid_file in home.glob("clusters/*/pid"):
+    for pid_file in home.glob("clusters/*/daemon.pid"):
         try:
             return int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
