@@ -119,6 +119,15 @@ def start_cluster(home: Path, name: str = "test", nodes: int = 3) -> Cluster:
     )
 
 
+FAST = ("--backoff-base", "0.5", "--eviction-delay", "2")  # back-off and eviction in seconds, not minutes
+
+
+def start_tuned(home: Path, name: str, *flags: str) -> Cluster:
+    """``labkit cluster up --name NAME FLAGS`` (e.g. ``--backoff-base 0.5``) on a home directory."""
+    labkit("cluster", "up", "--name", name, *flags, home=home)
+    return start_cluster(home, name)  # it runs already: this only reads how to reach it
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_kernel_per_module() -> Iterator[None]:
     """Each test module is a kernel of its own: its first ``connect()`` makes a new Lab."""

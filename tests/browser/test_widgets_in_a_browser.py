@@ -26,8 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, ROOT, Cluster, labkit
-from tests.embedded.conftest import FAST, start_tuned
+from tests.conftest import FAST, IN_CI, ROOT, Cluster, labkit, start_tuned
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("LABKIT_ARTIFACTS", ROOT / ".labkit-test" / "artifacts"))

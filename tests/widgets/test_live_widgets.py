@@ -14,9 +14,8 @@ from labkit.clusters.embedded import EmbeddedBackend
 from labkit.errors import LabError
 from labkit.lab import Lab
 from labkit.widgets.pods_per_node import PodsPerNode
-from tests.conftest import labkit
-from tests.embedded.conftest import FAST, start_tuned
-from tests.embedded.pods_support import echo_deployment, wait_until
+from tests.cluster.pods_support import echo_deployment, wait_until
+from tests.conftest import FAST, labkit, start_tuned
 
 READY = {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1}
 SERVICE = {

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cluster.support import assert_response, config_map, deployment
 from tests.conftest import Cluster, labkit, start_cluster
-from tests.embedded.support import assert_response, config_map, deployment
 
 MIB = 1024 * 1024
 SECRET = {"metadata": {"name": "keep"}, "type": "Opaque", "data": {"token": "c2VjcmV0"}}

@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from tests.cluster.pods_support import Kube, echo_deployment, running_and_ready, wait_until
 from tests.conftest import KUBECTLS, Cluster
-from tests.embedded.pods_support import Kube, echo_deployment, running_and_ready, wait_until
 
 
 def _kube(cluster: Cluster) -> Kube:

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tests.cluster.pods_support import wait_until
+from tests.cluster.support import deployment
 from tests.conftest import Cluster
-from tests.embedded.pods_support import wait_until
-from tests.embedded.support import deployment
 
 NS = "default"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.cluster.support import LineReader, deployment
 from tests.conftest import KUBECTLS, Cluster
-from tests.embedded.support import LineReader, deployment
 
 SERVICE = {
     "apiVersion": "v1",

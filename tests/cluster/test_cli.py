@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cluster.support import config_map
 from tests.conftest import KUBECTLS, Cluster, labkit
-from tests.embedded.support import config_map
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from labkit.embedded.state import ClusterDir
+from tests.cluster.pods_support import BUSYBOX, wait_until
 from tests.conftest import Cluster, labkit
-from tests.embedded.pods_support import BUSYBOX, wait_until
 
 PRIVATE_FILES = ("store.db", "store.db-wal", "daemon.log", "token", "kubeconfig", "cluster.json")
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.cluster.support import assert_response, config_map, watch_events
 from tests.conftest import Cluster
-from tests.embedded.support import assert_response, config_map, watch_events
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 KUBECTL_DISCOVERY_ACCEPT = (

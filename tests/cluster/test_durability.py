@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.cluster.support import assert_status, config_map, deployment, watch_events
 from tests.conftest import Cluster, labkit
-from tests.embedded.support import assert_status, config_map, deployment, watch_events
 
 
 def _kill_9(c: Cluster) -> None:

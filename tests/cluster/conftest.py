@@ -1,17 +1,14 @@
-"""Fixtures of the embedded cluster's integration tests, on top of tests/conftest.py."""
+"""Fixtures of the embedded cluster's integration tests (tests/cluster), on top of tests/conftest.py."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import KUBECTLS, Cluster, labkit, start_cluster
-from tests.embedded.pods_support import Kube
-
-FAST = ("--backoff-base", "0.5", "--eviction-delay", "2")  # back-off and eviction in seconds, not minutes
+from tests.cluster.pods_support import Kube
+from tests.conftest import FAST, KUBECTLS, Cluster, labkit, start_cluster, start_tuned
 
 
 @pytest.fixture
@@ -27,12 +24,6 @@ def spare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     yield start
     for c in started:
         labkit("cluster", "down", "--name", c.name, "--delete", home=c.home, check=False)
-
-
-def start_tuned(home: Path, name: str, *flags: str) -> Cluster:
-    """``labkit cluster up --name NAME FLAGS`` (e.g. ``--backoff-base 0.5``) on a home directory."""
-    labkit("cluster", "up", "--name", name, *flags, home=home)
-    return start_cluster(home, name)  # it runs already: this only reads how to reach it
 
 
 @pytest.fixture

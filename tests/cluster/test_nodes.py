@@ -12,8 +12,7 @@ from collections.abc import Callable
 
 import yaml
 
-from tests.conftest import KUBECTLS, Cluster, labkit
-from tests.embedded.pods_support import (
+from tests.cluster.pods_support import (
     Kube,
     alive,
     app_pod,
@@ -27,6 +26,7 @@ from tests.embedded.pods_support import (
     wait_serving,
     wait_until,
 )
+from tests.conftest import KUBECTLS, Cluster, labkit
 
 
 def _kube(cluster: Cluster) -> Kube:

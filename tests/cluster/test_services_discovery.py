@@ -8,8 +8,8 @@ import json
 import textwrap
 from typing import Any
 
+from tests.cluster.pods_support import Kube, wait_until
 from tests.conftest import KUBECTLS
-from tests.embedded.pods_support import Kube, wait_until
 
 # A tiny HTTP app: answers JSON on $PORT; with CALL set, it first calls that URL and adds the answer.
 APP = textwrap.dedent(

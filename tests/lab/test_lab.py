@@ -52,6 +52,7 @@ spec:
       - name: hello
         image: hello:1.0
         ports: [{containerPort: 8080}]
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}  # ready once it listens
 ---
 apiVersion: v1
 kind: Service

@@ -13,8 +13,8 @@ from kubernetes import client, config, utils, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.dynamic import DynamicClient
 
+from tests.cluster.support import deployment
 from tests.conftest import Cluster
-from tests.embedded.support import deployment
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 from labkit.errors import ClusterError, UsageError
 from labkit.kube.client import KubeClient
 from labkit.kube.traffic import TrafficRun, traffic
+from tests.cluster.pods_support import Kube, echo_deployment, http, pids_of, real_port, wait_until
 from tests.conftest import KUBECTLS, Cluster
-from tests.embedded.pods_support import Kube, echo_deployment, http, pids_of, real_port, wait_until
 
 N = 3000
 READY = {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1, "timeoutSeconds": 5}

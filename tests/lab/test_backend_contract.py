@@ -21,7 +21,7 @@ from labkit.errors import TargetError, UsageError
 from labkit.lab import Lab
 from tests.conftest import Cluster
 from tests.docker.conftest import docker_client  # noqa: F401 - a fixture
-from tests.embedded.test_kind_backend import install_fake_kind
+from tests.lab.test_kind_backend import install_fake_kind
 
 APP = """\
 apiVersion: v1

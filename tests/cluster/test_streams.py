@@ -26,8 +26,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.stream import portforward, stream
 
+from tests.cluster.pods_support import BUSYBOX, app_pod, echo_deployment, running_and_ready, wait_until
 from tests.conftest import KUBECTLS, Cluster
-from tests.embedded.pods_support import BUSYBOX, app_pod, echo_deployment, running_and_ready, wait_until
 
 PYTHON = "python:3.11"
 SERVER = ["python", "-m", "http.server", "8080"]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.support import assert_response, config_map, deployment
 from tests.conftest import Cluster
-from tests.embedded.support import assert_response, config_map, deployment
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/{ns}/deployments"
 CONFIGMAPS = "/api/v1/namespaces/{ns}/configmaps"

@@ -15,8 +15,8 @@ from collections.abc import Callable
 import pytest
 
 from labkit.embedded.addresses import CLAIM_PORT
+from tests.cluster.pods_support import Kube, app_pod, real_port, running_and_ready, wait_until
 from tests.conftest import Cluster, labkit
-from tests.embedded.pods_support import Kube, app_pod, real_port, running_and_ready, wait_until
 
 
 def _layout(kube: Kube) -> dict[str, set[str]]:

@@ -15,8 +15,7 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from tests.conftest import KUBECTLS, Cluster
-from tests.embedded.pods_support import (
+from tests.cluster.pods_support import (
     ECHO,
     POD_IP,
     Kube,
@@ -32,7 +31,8 @@ from tests.embedded.pods_support import (
     wait_until,
     waiting_reason,
 )
-from tests.embedded.support import LineReader
+from tests.cluster.support import LineReader
+from tests.conftest import KUBECTLS, Cluster
 
 ECHO_V2 = "labkit/echo:v2"
 

@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Any
 
-from tests.embedded.pods_support import (
+from tests.cluster.pods_support import (
     BUSYBOX,
     Kube,
     alive,

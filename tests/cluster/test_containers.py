@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.pods_support import Kube, wait_until
 from tests.conftest import ROOT, Cluster, labkit
-from tests.embedded.pods_support import Kube, wait_until
 
 NODE_FIXTURE = ROOT / ".labkit-test" / "node-course"  # node_modules installed by .ci/test
 
