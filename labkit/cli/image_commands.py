@@ -14,7 +14,7 @@ from pathlib import Path
 
 from labkit.errors import UsageError
 from labkit.images import local as images
-from labkit.images.models import BuildStep
+from labkit.images.models import BuildStep, human_size
 
 
 def _print_step(step: BuildStep) -> None:
@@ -66,13 +66,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _size(n: int) -> str:
-    """A size as Docker prints it (decimal units)."""
-    value = float(n)
-    for unit in ("B", "kB", "MB"):
-        if value < 1000:
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1000
-    return f"{value:.1f}GB"
+    """A size as ``docker image ls`` prints it (decimal units, no space)."""
+    return human_size(n, separator="")
 
 
 def cmd_image_ls(args: argparse.Namespace) -> int:

@@ -64,3 +64,14 @@ class BuildResult:
     def all_cached(self) -> bool:
         """Every step came from the cache (an unchanged rebuild)."""
         return self.steps > 0 and self.cache_hits == self.steps
+
+
+def human_size(n: int, separator: str = " ") -> str:
+    """A size in decimal units as Docker prints it: ``950 B``, ``12.3 MB`` (``docker image ls``
+    writes no space: ``separator=""``)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{value:.0f}{separator}{unit}" if unit == "B" else f"{value:.1f}{separator}{unit}"
+        value /= 1000
+    return f"{value:.1f}{separator}GB"

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from labkit.errors import LabError
+from labkit.images.models import human_size
 
 
 def short_message(error: LabError) -> str:
@@ -102,9 +103,4 @@ class Progress:
 
 def size(n: int) -> str:
     """A size in decimal units as Docker prints it: 950 B, 12.3 MB."""
-    value = float(n)
-    for unit in ("B", "kB", "MB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+    return human_size(n)
