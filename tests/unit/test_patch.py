@@ -12,7 +12,11 @@ from typing import Any
 
 import pytest
 
-from labkit.embedded.apiserver.patch import PatchError, apply_patch, json_patch, merge_patch, strategic_merge
+from labkit.embedded.apiserver.json_patch import json_patch
+from labkit.embedded.apiserver.merge_patch import merge_patch
+from labkit.embedded.apiserver.patch import apply_patch
+from labkit.embedded.apiserver.patch_errors import PatchError
+from labkit.embedded.apiserver.strategic_merge import strategic_merge
 
 SMP = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"

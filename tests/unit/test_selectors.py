@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.embedded.apiserver.selectors import (
-    SelectorError,
-    field_value,
-    label_selector_matches,
-    parse_field_selector,
-    parse_label_selector,
-    selector_to_string,
-)
+from labkit.embedded.apiserver.field_selectors import field_value, parse_field_selector
+from labkit.embedded.apiserver.label_parser import parse_label_selector
+from labkit.embedded.apiserver.metav1_selector import label_selector_matches, selector_to_string
+from labkit.embedded.apiserver.selector_errors import SelectorError
 
 WEB = {"app": "web", "tier": "frontend", "version": "3"}
 

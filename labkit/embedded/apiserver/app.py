@@ -11,9 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from labkit.embedded.apiserver import discovery, openapi, routing
-from labkit.embedded.apiserver.handlers import ResourceHandlers, json_response
+from labkit.embedded.apiserver.handlers import ResourceHandlers
 from labkit.embedded.apiserver.logs import LogSource
 from labkit.embedded.apiserver.registry import Registry
+from labkit.embedded.apiserver.responses import json_response
 from labkit.embedded.apiserver.service_proxy import TRAFFIC_PREFIX, ProxyHandler, RecordsHandler, Relay
 from labkit.embedded.apiserver.status import ApiError, unauthorized
 from labkit.embedded.kubeproxy.router import ServiceRouter

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from labkit.embedded.apiserver.selectors import parse_label_selector, selector_to_string
+from labkit.embedded.apiserver.label_parser import parse_label_selector
+from labkit.embedded.apiserver.metav1_selector import selector_to_string
 from labkit.embedded.apiserver.status import ApiError
 from labkit.embedded.context import ClusterContext
 from labkit.embedded.resources import ResourceType

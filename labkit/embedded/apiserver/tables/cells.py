@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from labkit.embedded.apiserver.selectors import SelectorError, selector_to_string
+from labkit.embedded.apiserver.metav1_selector import selector_to_string
+from labkit.embedded.apiserver.selector_errors import SelectorError
 from labkit.shared import timeutil
 
 Cells = list[Any]
