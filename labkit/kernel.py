@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from labkit.clusters.detect import detect
 from labkit.lab import Lab
+from labkit.lab.pictures import close_all
 
 _kernel_lab: Lab | None = None  # the one Lab of this kernel: connect() and the magics share it
 
@@ -31,6 +32,7 @@ def connect(target: str = "auto", context: str | None = None, namespace: str | N
     ):
         current.backend.ensure_running()  # it may have been stopped since
     else:
+        close_all()  # the widgets of the Lab being replaced watch its cluster: they stop
         current = _kernel_lab = Lab(backend, namespace)
     if namespace:
         current.namespace = namespace
@@ -46,6 +48,7 @@ def disconnect() -> None:
     """Forget the kernel's Lab: the next ``connect()`` or magic makes a new one (with an empty
     record; a reset still finds what the notebook made, by its labels)."""
     global _kernel_lab
+    close_all()
     _kernel_lab = None
 
 

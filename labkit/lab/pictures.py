@@ -26,7 +26,7 @@ OTHER_CHOICES = ("as the cluster balances", "keep-alive")
 _live: dict[tuple[str, str | None], Any] = {}  # (widget kind, cell id) -> the widget it made last
 
 
-class Lab(Protocol):
+class LabView(Protocol):
     """What the wiring needs of :class:`labkit.lab.Lab` (a protocol: no import cycle)."""
 
     namespace: str
@@ -48,7 +48,7 @@ class Lab(Protocol):
     def start_node(self, name: str) -> None: ...
 
 
-def pods_per_node(lab: Lab, namespace: str | None = None, selector: str | None = None) -> PodsPerNode:
+def pods_per_node(lab: LabView, namespace: str | None = None, selector: str | None = None) -> PodsPerNode:
     """One box per node, a tile per pod of ``namespace`` (default: the Lab's), live from a watch."""
     from labkit.widgets.pods_per_node import PodsPerNode
 
@@ -69,7 +69,7 @@ def pods_per_node(lab: Lab, namespace: str | None = None, selector: str | None =
 
 
 def request_distribution(
-    lab: Lab, service: str, n: int = 100, mode: str | None = None, via: str = "auto", wait: bool = False
+    lab: LabView, service: str, n: int = 100, mode: str | None = None, via: str = "auto", wait: bool = False
 ) -> RequestDistribution:
     """Send ``n`` requests to ``service`` and draw a bar per replica while they go; ``mode`` picks
     the first run's balancing (see :data:`EMBEDDED_CHOICES`). ``wait`` returns once it is done."""
@@ -98,7 +98,7 @@ def request_distribution(
     return widget.wait() if wait else widget
 
 
-def _scale(lab: Lab, namespace: str, deployment: str, replicas: int) -> None:
+def _scale(lab: LabView, namespace: str, deployment: str, replicas: int) -> None:
     from labkit.kube import workloads
 
     workloads.scale(lab.api, namespace, deployment, replicas)
@@ -126,7 +126,7 @@ def _cell_id() -> str | None:
 
 
 def close_all() -> None:
-    """Close every live widget (their threads end); a kernel's Lab does this when it is replaced."""
+    """Close every live widget (their threads end): the kernel does this when its Lab is replaced."""
     while _live:
         _, widget = _live.popitem()
         widget.close()
