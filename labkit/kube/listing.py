@@ -108,14 +108,20 @@ def _capacity(node: dict[str, Any]) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def nodes(api: Api, namespace: str | None) -> Nodes:
-    """The nodes, each with how many unfinished pods of ``namespace`` (None: all) it runs."""
-    path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
+def nodes(api: Api, namespace: str | None, pods: Pods | None = None) -> Nodes:
+    """The nodes, each with how many unfinished pods of ``namespace`` (None: all) it runs;
+    given ``pods`` (just read), they are counted instead of read again."""
     count: dict[str, int] = {}
-    for pod in get(api, path).get("items", []):
-        node = (pod.get("spec") or {}).get("nodeName")
-        if node and (pod.get("status") or {}).get("phase") not in FINISHED:
-            count[node] = count.get(node, 0) + 1
+    if pods is not None:
+        for info in pods:
+            if info.node and info.phase not in FINISHED:
+                count[info.node] = count.get(info.node, 0) + 1
+    else:
+        path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
+        for pod in get(api, path).get("items", []):
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node and (pod.get("status") or {}).get("phase") not in FINISHED:
+                count[node] = count.get(node, 0) + 1
     found = []
     for cells, obj in _table(api, "/api/v1/nodes"):
         meta = obj.get("metadata") or {}

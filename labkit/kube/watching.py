@@ -146,7 +146,7 @@ class ClusterWatch:
                 last = time.monotonic()
                 try:
                     pods = list_pods(api, self.namespace, self.selector)
-                    nodes = list_nodes(api, self.namespace)
+                    nodes = list_nodes(api, self.namespace, pods)  # counted from these pods, not read again
                 except LabError as err:
                     self._report(err.message)
                     self._stopped.wait(1.0)
